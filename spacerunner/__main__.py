@@ -1,0 +1,3 @@
+from spacerunner.cli.main import main
+
+raise SystemExit(main())

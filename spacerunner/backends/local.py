@@ -1,0 +1,250 @@
+"""The local backend: each app a child process in its own session, on this machine."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import shlex
+import signal
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import psutil
+
+from spacerunner.backends.base import Backend, Instance, State, StaticSite, Status, Upstream
+from spacerunner.backends.logs import AppLog
+from spacerunner.backends.probe import http_status
+from spacerunner.errors import AppExitedError, BackendError, StartupTimeoutError
+from spacerunner.launch.plan import LaunchPlan, ProcessPlan, StaticPlan
+
+_PR_SET_PDEATHSIG = 1
+_LOG_ROTATE_BYTES = 8 * 1024 * 1024
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Have the kernel kill the app if spacerunner itself is killed (even with SIGKILL)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def exit_reason(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"killed by {name}"
+    return f"exited with code {returncode}"
+
+
+def connect_host(bind_host: str) -> str:
+    if bind_host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    return "::1" if bind_host == "::" else bind_host
+
+
+def open_log(log_dir: Path, name: str) -> AppLog:
+    path = log_dir / f"{name}.log"
+    with contextlib.suppress(OSError):
+        if path.stat().st_size > _LOG_ROTATE_BYTES:
+            path.replace(path.with_suffix(".log.1"))
+    return AppLog(path)
+
+
+class LocalProcess(Instance):
+    """An app running as a child process of spacerunner."""
+
+    plan: ProcessPlan
+
+    def __init__(self, plan: ProcessPlan, log: AppLog, proc: asyncio.subprocess.Process) -> None:
+        super().__init__(plan, Upstream(connect_host(plan.host), plan.port), log)
+        self._proc = proc
+        self._state = State.STARTING
+        self._reason: str | None = None
+        self._started_at = time.time()
+        self._ended_at: float | None = None
+        self._ended = asyncio.Event()
+        self._pump_task = asyncio.create_task(self._pump(), name=f"log:{plan.name}")
+        self._watch_task = asyncio.create_task(self._watch(), name=f"watch:{plan.name}")
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    def status(self) -> Status:
+        return Status(
+            state=self._state,
+            pid=None if self._ended.is_set() else self._proc.pid,
+            returncode=self._proc.returncode,
+            reason=self._reason,
+            started_at=self._started_at,
+            ended_at=self._ended_at,
+        )
+
+    async def _pump(self) -> None:
+        stream = self._proc.stdout
+        assert stream is not None
+        while data := await stream.read(65536):
+            self.log.feed(data)
+
+    async def _watch(self) -> None:
+        returncode = await self._proc.wait()
+        was = self._state
+        self._kill_group(signal.SIGKILL)  # anything the app left behind in its session
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._pump_task), 2.0)
+        self._ended_at = time.time()
+        if was is State.STOPPING:
+            self._state = State.STOPPED
+            self._reason = "stopped by spacerunner"
+        else:
+            self._state = State.EXITED
+            during = " while starting" if was is State.STARTING else ""
+            self._reason = exit_reason(returncode) + during
+        self.log.note(f"{self._reason} (pid {self._proc.pid})")
+        self.log.close()
+        self._ended.set()
+
+    def _kill_group(self, sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._proc.pid, sig)
+
+    def _descendants(self) -> list[psutil.Process]:
+        try:
+            return psutil.Process(self._proc.pid).children(recursive=True)
+        except psutil.Error:
+            return []
+
+    async def wait_ready(self, timeout: float | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        timeout = self.plan.startup_timeout if timeout is None else timeout
+        deadline = loop.time() + timeout
+        delay = self.plan.probe.interval
+        host, port = connect_host(self.plan.host), self.plan.port
+        while True:
+            if self._ended.is_set():
+                raise AppExitedError(self.name, self._proc.returncode, self._reason or "ended",
+                                     self.log.tail(25))
+            remaining = deadline - loop.time()
+            code = await http_status(host, port, self.plan.probe.path,
+                                     timeout=max(0.1, min(2.0, remaining)))
+            if code is not None and code < 500:
+                if self._state is State.STARTING:
+                    self._state = State.RUNNING
+                    self.log.note(f"ready on {host}:{port} after "
+                                  f"{time.time() - self._started_at:.2f}s")
+                return
+            if loop.time() >= deadline:
+                raise StartupTimeoutError(self.name, timeout, self.plan.probe.describe(port),
+                                          self.log.tail(25))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._ended.wait(), min(delay, max(0.0, remaining)))
+            delay = min(delay * 1.5, 0.5)
+
+    async def wait(self) -> Status:
+        await self._ended.wait()
+        return self.status()
+
+    async def stop(self, grace: float = 10.0) -> Status:
+        if self._ended.is_set():
+            return self.status()
+        if self._state is not State.STOPPING:
+            self._state = State.STOPPING
+            self.log.note(f"stopping (SIGTERM, then SIGKILL after {grace:g}s)")
+        tree = self._descendants()
+        self._kill_group(signal.SIGTERM)
+        for proc in tree:  # children that left the session still get the signal
+            with contextlib.suppress(psutil.Error):
+                proc.terminate()
+        try:
+            await asyncio.wait_for(self._ended.wait(), grace)
+        except TimeoutError:
+            self._kill_group(signal.SIGKILL)
+        for proc in tree:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        await self._ended.wait()
+        return self.status()
+
+
+class StaticInstance(Instance):
+    """A static Space: spacerunner's proxy serves its files; there is no process."""
+
+    plan: StaticPlan
+
+    def __init__(self, plan: StaticPlan, log: AppLog) -> None:
+        super().__init__(plan, StaticSite(plan.root, plan.index), log)
+        self._stopped = asyncio.Event()
+        self._started_at = time.time()
+        log.note(f"serving files of {plan.root} (index {plan.index})")
+
+    def status(self) -> Status:
+        state = State.STOPPED if self._stopped.is_set() else State.RUNNING
+        return Status(state=state, started_at=self._started_at,
+                      reason="stopped by spacerunner" if self._stopped.is_set() else None)
+
+    async def wait_ready(self, timeout: float | None = None) -> None:
+        if not (self.plan.root / self.plan.index).is_file():
+            raise AppExitedError(self.name, None, f"{self.plan.index} is missing", ())
+
+    async def wait(self) -> Status:
+        await self._stopped.wait()
+        return self.status()
+
+    async def stop(self, grace: float = 10.0) -> Status:
+        if not self._stopped.is_set():
+            self._stopped.set()
+            self.log.note("stopped")
+            self.log.close()
+        return self.status()
+
+
+class LocalBackend(Backend):
+    """Runs apps as child processes of this spacerunner; every one is stopped by :meth:`close`."""
+
+    name = "local"
+
+    def __init__(self, log_dir: Path, base_env: Mapping[str, str] | None = None) -> None:
+        self.log_dir = log_dir
+        self.base_env = dict(os.environ if base_env is None else base_env)
+        self.instances: list[Instance] = []
+
+    async def start(self, plan: LaunchPlan) -> Instance:
+        log = open_log(self.log_dir, plan.name)
+        if isinstance(plan, StaticPlan):
+            instance: Instance = StaticInstance(plan, log)
+        else:
+            instance = await self._spawn(plan, log)
+        self.instances.append(instance)
+        return instance
+
+    async def _spawn(self, plan: ProcessPlan, log: AppLog) -> LocalProcess:
+        env = {**self.base_env, **plan.env}
+        log.note(f"starting {shlex.join(plan.command)} in {plan.cwd} (port {plan.port})")
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *plan.command,
+                cwd=plan.cwd,
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+        except OSError as exc:
+            log.note(f"could not start: {exc}")
+            log.close()
+            raise BackendError(
+                f"{plan.name}: cannot start {plan.command[0]!r}: {exc.strerror or exc}. "
+                "Fix: check that the interpreter exists and the Space folder is readable."
+            ) from exc
+        return LocalProcess(plan, log, proc)
+
+    async def close(self) -> None:
+        live = [i for i in self.instances if i.status().alive]
+        await asyncio.gather(*(i.stop(grace=5.0) for i in live), return_exceptions=True)
+        self.instances.clear()

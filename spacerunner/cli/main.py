@@ -1,0 +1,53 @@
+"""The ``spacerunner`` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from spacerunner import __version__
+from spacerunner.errors import SpacerunnerError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="spacerunner",
+        description="Run Hugging Face Spaces on your own machine.",
+    )
+    parser.add_argument("--version", action="version", version=f"spacerunner {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    check = sub.add_parser("check", help="read a Space's README header and report problems")
+    check.add_argument("path", type=Path, help="the Space folder (or its README.md)")
+    check.add_argument("--json", action="store_true", help="print the parsed config as JSON")
+    check.add_argument("--strict", action="store_true", help="treat warnings as errors")
+
+    run = sub.add_parser("run", help="run one Space behind spacerunner's proxy")
+    run.add_argument("path", type=Path, help="the Space folder (or its README.md)")
+    run.add_argument("--port", type=int, default=7860, help="port to serve on (default 7860)")
+    run.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
+    run.add_argument("--env-file", type=Path, help="KEY=value variables and secrets for the app")
+    run.add_argument("--log-dir", type=Path, help="where app logs are kept")
+    run.add_argument("--quiet", action="store_true", help="do not stream the app's log")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "check":
+            from spacerunner.cli.check import check_command
+
+            return check_command(args.path, as_json=args.json, strict=args.strict)
+        if args.command == "run":
+            from spacerunner.cli.run import run_command
+
+            return run_command(args)
+    except SpacerunnerError as exc:
+        print(f"spacerunner: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    raise AssertionError(f"unhandled command {args.command}")

@@ -1,0 +1,131 @@
+"""Typed, frozen values for a Space's configuration (the README.md YAML header).
+
+The fields follow the Hugging Face Spaces configuration reference; names are snake_case here and
+the header's own spelling (``colorFrom``, ``fullWidth``) is kept in :data:`HEADER_KEYS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+from spacerunner.errors import Problem
+
+
+class Sdk(StrEnum):
+    GRADIO = "gradio"
+    STREAMLIT = "streamlit"
+    STATIC = "static"
+    DOCKER = "docker"
+
+
+COLORS: tuple[str, ...] = ("red", "yellow", "green", "blue", "indigo", "purple", "pink", "gray")
+"""The thumbnail gradient colours Spaces accepts for ``colorFrom`` / ``colorTo``."""
+
+DEFAULT_COLOR = "gray"
+
+HARDWARE: tuple[str, ...] = (
+    "cpu-basic",
+    "cpu-upgrade",
+    "t4-small",
+    "t4-medium",
+    "l4x1",
+    "l4x4",
+    "l40sx1",
+    "l40sx4",
+    "l40sx8",
+    "a10g-small",
+    "a10g-large",
+    "a10g-largex2",
+    "a10g-largex4",
+    "a100-large",
+    "h100",
+    "h100x8",
+    "v5e-1x1",
+    "v5e-2x2",
+    "v5e-2x4",
+)
+STORAGE: tuple[str, ...] = ("small", "medium", "large")
+HEADER_STYLES: tuple[str, ...] = ("default", "mini")
+ALLOWED_CUSTOM_HEADERS: tuple[str, ...] = (
+    "cross-origin-embedder-policy",
+    "cross-origin-opener-policy",
+    "cross-origin-resource-policy",
+)
+
+DEFAULT_PYTHON_VERSION = "3.10"
+DEFAULT_APP_PORT = 7860
+DEFAULT_STARTUP_TIMEOUT = 30 * 60.0
+DEFAULT_OAUTH_EXPIRATION_MINUTES = 480
+
+
+def default_app_file(sdk: Sdk) -> str | None:
+    """The ``app_file`` Spaces assumes when the header names none."""
+    if sdk is Sdk.STATIC:
+        return "index.html"
+    if sdk is Sdk.DOCKER:
+        return None
+    return "app.py"
+
+
+@dataclass(frozen=True)
+class OAuth:
+    """``hf_oauth`` and its companions."""
+
+    enabled: bool = False
+    scopes: tuple[str, ...] = ()
+    expiration_minutes: int = DEFAULT_OAUTH_EXPIRATION_MINUTES
+    authorized_orgs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SpaceConfig:
+    """Everything the README header of one Space says, with Spaces' defaults filled in."""
+
+    path: Path
+    """The Space folder (absolute)."""
+    readme: Path
+    sdk: Sdk
+    title: str
+    emoji: str | None = None
+    color_from: str = DEFAULT_COLOR
+    color_to: str = DEFAULT_COLOR
+    sdk_version: str | None = None
+    python_version: str = DEFAULT_PYTHON_VERSION
+    app_file: str | None = None
+    """Relative to :attr:`path`, with ``/`` separators; ``None`` only for docker Spaces."""
+    app_port: int = DEFAULT_APP_PORT
+    base_path: str = "/"
+    full_width: bool = False
+    header: str = "default"
+    short_description: str | None = None
+    models: tuple[str, ...] = ()
+    datasets: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    thumbnail: str | None = None
+    pinned: bool = False
+    license: str | None = None
+    startup_duration_timeout: float = DEFAULT_STARTUP_TIMEOUT
+    """Seconds."""
+    custom_headers: tuple[tuple[str, str], ...] = ()
+    disable_embedding: bool = False
+    preload_from_hub: tuple[str, ...] = ()
+    suggested_hardware: str | None = None
+    suggested_storage: str | None = None
+    oauth: OAuth = field(default_factory=OAuth)
+    duplicated_from: str | None = None
+    sleep_time: int | None = None
+    """Seconds of inactivity before the Space sleeps, when the header sets it."""
+    extra: tuple[tuple[str, object], ...] = ()
+    """Header keys spacerunner does not know, kept as they were."""
+    warnings: tuple[Problem, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """The Space's name: its folder's name."""
+        return self.path.name
+
+    @property
+    def app_path(self) -> Path | None:
+        return None if self.app_file is None else self.path / self.app_file

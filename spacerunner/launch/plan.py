@@ -1,0 +1,60 @@
+"""Launch plans: what a backend needs to start one Space, independent of the backend."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from spacerunner.config.model import Sdk
+
+
+@dataclass(frozen=True)
+class HttpProbe:
+    """Readiness: the app answers an HTTP GET on ``path`` with any status below 500.
+
+    Any answer counts (a 404 on ``/`` still means the server is up), so readiness does not depend
+    on one SDK version's health endpoint.
+    """
+
+    path: str = "/"
+    interval: float = 0.05
+    """First pause between attempts in seconds; it grows to 0.5 s."""
+
+    def describe(self, port: int) -> str:
+        return f"an HTTP answer on 127.0.0.1:{port}{self.path}"
+
+
+@dataclass(frozen=True)
+class ProcessPlan:
+    """Run a command that serves HTTP on ``host:port``."""
+
+    name: str
+    sdk: Sdk
+    command: tuple[str, ...]
+    cwd: Path
+    env: Mapping[str, str] = field(repr=False)
+    """Variables set on top of the backend's base environment; values may be secrets."""
+    host: str
+    port: int
+    probe: HttpProbe
+    startup_timeout: float
+    mount: str = ""
+    """URL prefix the proxy serves the app under ('' for the site root)."""
+    strip_prefix: bool = False
+    """Whether the proxy removes :attr:`mount` from paths before they reach the app."""
+    secret_names: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class StaticPlan:
+    """Serve files of ``root`` from spacerunner itself; ``index`` answers the mount's root."""
+
+    name: str
+    root: Path
+    index: str
+    mount: str = ""
+    sdk: Sdk = Sdk.STATIC
+
+
+LaunchPlan = ProcessPlan | StaticPlan

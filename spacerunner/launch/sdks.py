@@ -1,0 +1,117 @@
+"""From a :class:`SpaceConfig` to a :class:`LaunchPlan`, one rule per SDK.
+
+The environment mirrors what Spaces gives an app (``SPACE_ID``, ``SYSTEM=spaces``, ``PORT``...)
+plus the SDK's own settings for the port and the URL prefix spacerunner serves it under.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from spacerunner.config.model import Sdk, SpaceConfig
+from spacerunner.errors import LaunchError
+from spacerunner.launch.plan import HttpProbe, LaunchPlan, ProcessPlan, StaticPlan
+from spacerunner.launch.ports import free_port
+
+_AUTHOR = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class LaunchOptions:
+    """How and where one Space is to be launched."""
+
+    python: str = sys.executable
+    """The interpreter that runs gradio/streamlit apps."""
+    host: str = "127.0.0.1"
+    """The address the app binds to."""
+    port: int | None = None
+    """The app's port; ``None`` picks a free one."""
+    mount: str = ""
+    """URL prefix the proxy serves the Space under, e.g. ``/spaces/demo`` ('' for the root)."""
+    public_host: str = "127.0.0.1:7860"
+    """Host (and port) people reach the Space at: the value of ``SPACE_HOST``."""
+    author: str = "local"
+    variables: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """Variables and secrets from the user (``--env-file``)."""
+
+
+def normalize_mount(mount: str) -> str:
+    mount = "/" + mount.strip("/") if mount.strip("/") else ""
+    if any(part in ("", ".", "..") for part in mount.split("/")[1:]):
+        raise LaunchError(f"mount {mount!r} is not a clean URL path. Fix: use e.g. /spaces/demo.")
+    return mount
+
+
+def space_environment(config: SpaceConfig, options: LaunchOptions, port: int) -> dict[str, str]:
+    """The variables Spaces sets for every app."""
+    author = _AUTHOR.sub("-", options.author) or "local"
+    return {
+        "SYSTEM": "spaces",
+        "SPACE_ID": f"{author}/{config.name}",
+        "SPACE_AUTHOR_NAME": author,
+        "SPACE_REPO_NAME": config.name,
+        "SPACE_TITLE": config.title,
+        "SPACE_HOST": options.public_host,
+        "PORT": str(port),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def build_plan(config: SpaceConfig, options: LaunchOptions | None = None) -> LaunchPlan:
+    """The launch plan for ``config``; raises :class:`LaunchError` where none can be made."""
+    options = options or LaunchOptions()
+    mount = normalize_mount(options.mount)
+    if config.sdk is Sdk.STATIC:
+        assert config.app_file is not None
+        return StaticPlan(name=config.name, root=config.path, index=config.app_file, mount=mount)
+    if config.sdk is Sdk.DOCKER:
+        raise LaunchError(
+            f"{config.readme}: sdk: docker Spaces are built from their Dockerfile and need the "
+            "Docker backend, which this version of spacerunner does not have yet. "
+            "Fix: run the image yourself with 'docker build' and 'docker run', or use a "
+            "gradio, streamlit or static Space."
+        )
+    assert config.app_file is not None
+    port = options.port or free_port(options.host)
+    env = space_environment(config, options, port)
+    env.update(options.variables)
+    if config.sdk is Sdk.GRADIO:
+        command: tuple[str, ...] = (options.python, config.app_file)
+        env.update(
+            GRADIO_SERVER_NAME=options.host,
+            GRADIO_SERVER_PORT=str(port),
+            GRADIO_ANALYTICS_ENABLED="False",
+        )
+        if mount:
+            env["GRADIO_ROOT_PATH"] = mount
+        strip = True
+    else:
+        command = (
+            options.python, "-m", "streamlit", "run", config.app_file,
+            "--server.port", str(port),
+            "--server.address", options.host,
+            "--server.headless", "true",
+            "--browser.gatherUsageStats", "false",
+        )  # fmt: skip
+        if mount:
+            command += ("--server.baseUrlPath", mount.lstrip("/"))
+        env["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] = "false"
+        strip = False
+    return ProcessPlan(
+        name=config.name,
+        sdk=config.sdk,
+        command=command,
+        cwd=config.path,
+        env=MappingProxyType(env),
+        host=options.host,
+        port=port,
+        probe=HttpProbe(path="/" if strip or not mount else mount + "/"),
+        startup_timeout=config.startup_duration_timeout,
+        mount=mount,
+        strip_prefix=strip,
+        secret_names=frozenset(options.variables),
+    )

@@ -1,0 +1,15 @@
+"""Where spacerunner keeps its own files (logs, state), following the XDG base directories."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "spacerunner"
+
+
+def log_dir() -> Path:
+    return state_dir() / "logs"

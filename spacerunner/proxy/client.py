@@ -1,0 +1,524 @@
+"""One client connection to the proxy: requests parsed by httptools, routed per request.
+
+Callbacks only on the hot path (no coroutine per request): a request whose app connection is
+pooled is forwarded from inside ``data_received``. Bodies stream both ways with flow control;
+``Upgrade`` requests (WebSockets) become a byte tunnel once the app answers 101.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from typing import TYPE_CHECKING
+
+import httptools
+
+from spacerunner.backends.base import Endpoint, StaticSite, Upstream
+from spacerunner.proxy import static
+from spacerunner.proxy.headers import Headers, request_head, response_head, simple_response
+from spacerunner.proxy.pages import error_page
+from spacerunner.proxy.routes import Route
+from spacerunner.proxy.upstream import BodyMode, UpstreamConnection
+
+if TYPE_CHECKING:
+    from spacerunner.proxy.server import ProxyServer
+
+_BUFFER_LIMIT = 1 << 20
+_STATIC_INLINE = 256 * 1024
+_HTML = b"text/html; charset=utf-8"
+
+
+class Request:
+    __slots__ = (
+        "body",
+        "buffered",
+        "by_host",
+        "chunked",
+        "complete",
+        "discard",
+        "headers",
+        "host",
+        "ims",
+        "inm",
+        "keep_alive",
+        "method",
+        "route",
+        "sending_to",
+        "tunnel_bytes",
+        "upgrade",
+        "url",
+        "version",
+    )
+
+    def __init__(self) -> None:
+        self.url = b""
+        self.headers: Headers = []
+        self.host: bytes | None = None
+        self.method = b"GET"
+        self.version = "1.1"
+        self.keep_alive = True
+        self.chunked = False
+        self.upgrade: bytes | None = None
+        self.inm: bytes | None = None
+        self.ims: bytes | None = None
+        self.body: list[bytes] = []
+        self.buffered = 0
+        self.complete = False
+        self.discard = False
+        self.sending_to: asyncio.Transport | None = None
+        self.tunnel_bytes: list[bytes] = []
+        self.route: Route | None = None
+        self.by_host = False
+
+    def frame(self, data: bytes) -> bytes:
+        return b"%x\r\n%b\r\n" % (len(data), data) if self.chunked else data
+
+
+class ClientConnection(asyncio.Protocol):
+    def __init__(self, server: ProxyServer) -> None:
+        self.server = server
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.client_ip = b"127.0.0.1"
+        self.queue: deque[Request] = deque()
+        self.parsing: Request | None = None
+        self.active: Request | None = None
+        self.upstream: UpstreamConnection | None = None
+        self.tunnel: UpstreamConnection | None = None
+        self.upgrading = False
+        self.resp_chunked = False
+        self.resp_close = False
+        self.closed = False
+        self.write_paused = False
+        self._drained: asyncio.Future[None] | None = None
+        self._read_pauses: set[str] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    # --- connection ---
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        if peer:
+            self.client_ip = str(peer[0]).encode()
+        self.server.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.server.connections.discard(self)
+        if self.upstream is not None:
+            self.upstream.abandon()
+            self.upstream = None
+        if self.tunnel is not None:
+            self.tunnel.abandon()
+            self._tunnel_closed()
+        if self._task is not None:
+            self._task.cancel()
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_exception(ConnectionResetError("client disconnected"))
+            self._drained.exception()  # mark retrieved
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        peer = self.tunnel or self.upstream
+        if peer is not None and peer.transport is not None:
+            peer.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        peer = self.tunnel or self.upstream
+        if peer is not None and peer.transport is not None and not peer.closed:
+            peer.transport.resume_reading()
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+
+    def _pause_reading(self, why: str, paused: bool) -> None:
+        before = bool(self._read_pauses)
+        if paused:
+            self._read_pauses.add(why)
+        else:
+            self._read_pauses.discard(why)
+        after = bool(self._read_pauses)
+        if self.transport is not None and before != after and not self.closed:
+            if after:
+                self.transport.pause_reading()
+            else:
+                self.transport.resume_reading()
+
+    def upstream_paused(self, paused: bool) -> None:
+        self._pause_reading("upstream", paused)
+
+    def data_received(self, data: bytes) -> None:
+        if self.tunnel is not None:
+            if self.tunnel.transport is not None:
+                self.tunnel.transport.write(data)
+            return
+        if self.upgrading:
+            if self.active is not None:
+                self.active.tunnel_bytes.append(data)
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            self.upgrading = True
+            rest = data[exc.args[0] :]
+            if rest and self.active is not None:
+                self.active.tunnel_bytes.append(rest)
+        except httptools.HttpParserError as exc:
+            if self.active is None:
+                self._send_page(400, "Bad request", f"The request could not be parsed: {exc}.",
+                                close=True)
+            else:
+                self._close()
+
+    # --- request parsing (httptools callbacks) ---
+
+    def on_message_begin(self) -> None:
+        self.parsing = Request()
+
+    def on_url(self, url: bytes) -> None:
+        assert self.parsing is not None
+        self.parsing.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        req = self.parsing
+        assert req is not None
+        req.headers.append((name, value))
+        lname = name.lower()
+        if lname == b"host":
+            req.host = value
+        elif lname == b"transfer-encoding":
+            req.chunked = b"chunked" in value.lower()
+        elif lname == b"upgrade":
+            req.upgrade = value
+        elif lname == b"if-none-match":
+            req.inm = value
+        elif lname == b"if-modified-since":
+            req.ims = value
+
+    def on_headers_complete(self) -> None:
+        req = self.parsing
+        assert req is not None
+        parser = self.parser
+        req.method = parser.get_method()
+        req.version = parser.get_http_version()
+        req.keep_alive = parser.should_keep_alive()
+        if not parser.should_upgrade():
+            req.upgrade = None
+        self.queue.append(req)
+        if len(self.queue) > 1:
+            self._pause_reading("pipeline", True)
+        if self.active is None:
+            self._next()
+
+    def on_body(self, body: bytes) -> None:
+        req = self.parsing
+        if req is None or req.discard:
+            return
+        if req.sending_to is not None:
+            req.sending_to.write(req.frame(body))
+            return
+        req.body.append(body)
+        req.buffered += len(body)
+        if req.buffered > _BUFFER_LIMIT:
+            self._pause_reading("buffer", True)
+
+    def on_message_complete(self) -> None:
+        req = self.parsing
+        if req is None:
+            return
+        req.complete = True
+        if req.sending_to is not None and req.chunked and not req.discard:
+            req.sending_to.write(b"0\r\n\r\n")
+
+    # --- dispatch ---
+
+    def _next(self) -> None:
+        if not self.queue or self.closed:
+            return
+        req = self.active = self.queue.popleft()
+        if len(self.queue) <= 1:
+            self._pause_reading("pipeline", False)
+        path = req.url.split(b"?", 1)[0]
+        match = self.server.router.match(req.host, path)
+        if match is None:
+            self._send_page(404, "No Space here",
+                            f"Nothing is served at {path.decode('latin-1')}.")
+            return
+        route, req.by_host = match
+        req.route = route
+        route.last_active = self.server.clock()
+        if not req.by_host and route.prefix and path == route.prefix.encode():
+            query = req.url[len(path) :]
+            self._send_redirect(route.prefix.encode() + b"/" + query)
+            return
+        endpoint = route.endpoint
+        if endpoint is not None:
+            self._forward(req, route, endpoint)
+        elif route.waker is not None:
+            self._task = asyncio.ensure_future(self._wake(req, route))
+        else:
+            self._send_page(503, "Space not running", route.down_reason, space=route.name)
+
+    async def _wake(self, req: Request, route: Route) -> None:
+        waker = route.waker
+        assert waker is not None
+        try:
+            endpoint = await waker()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the waker reports why the Space cannot start
+            self._send_page(503, "Space could not start", str(exc), space=route.name)
+            return
+        if not self.closed:
+            self._forward(req, route, endpoint)
+
+    def _forward(self, req: Request, route: Route, endpoint: Endpoint) -> None:
+        if isinstance(endpoint, StaticSite):
+            self._task = asyncio.ensure_future(self._serve_static(req, route, endpoint))
+            return
+        key = (endpoint.host, endpoint.port)
+        conn = None if req.upgrade is not None else self.server.pool.take(key)
+        if conn is not None:
+            self._attach(req, conn)
+        else:
+            self._task = asyncio.ensure_future(self._connect(req, endpoint))
+
+    async def _connect(self, req: Request, endpoint: Upstream) -> None:
+        try:
+            conn = await self.server.pool.connect((endpoint.host, endpoint.port))
+        except (OSError, TimeoutError) as exc:
+            route = req.route
+            assert route is not None
+            self._send_page(502, "App not reachable",
+                            f"spacerunner could not connect to the app at "
+                            f"{endpoint.host}:{endpoint.port}: {exc}.", space=route.name)
+            return
+        if self.closed or self.active is not req:
+            conn.abandon()
+            return
+        self._attach(req, conn)
+
+    def _attach(self, req: Request, conn: UpstreamConnection) -> None:
+        route = req.route
+        assert route is not None and conn.transport is not None
+        self.upstream = conn
+        conn.begin(self, head_only=req.method == b"HEAD")
+        by_host = req.by_host
+        target = req.url if by_host else route.upstream_path(req.url)
+        prefix = route.prefix.encode() if route.strip_prefix and not by_host else b""
+        head = request_head(req.method, target, req.headers, client_ip=self.client_ip,
+                            proto=self.server.forwarded_proto, prefix=prefix,
+                            chunked=req.chunked, upgrade=req.upgrade)
+        if req.body:
+            head += b"".join(req.frame(chunk) for chunk in req.body)
+            req.body.clear()
+            req.buffered = 0
+        if req.complete and req.chunked:
+            head += b"0\r\n\r\n"
+        conn.transport.write(head)
+        req.sending_to = conn.transport
+        self._pause_reading("buffer", False)
+        if self.write_paused:
+            conn.transport.pause_reading()
+
+    # --- response from the app (ResponseSink) ---
+
+    def response_head(self, status: int, reason: bytes, headers: Headers, mode: BodyMode) -> None:
+        req = self.active
+        if req is None or self.transport is None:
+            return
+        route = req.route
+        extra = route.response_headers if route is not None else ()
+        if status == 101 and req.upgrade is not None:
+            self._start_tunnel(req, reason, headers, extra)
+            return
+        if status < 200:
+            self.transport.write(response_head(status, reason, headers, extra=(), chunked=False,
+                                               close=False))
+            return
+        self.resp_chunked = mode in (BodyMode.CHUNKED, BodyMode.UNTIL_CLOSE) and (
+            req.version == "1.1"
+        )
+        self.resp_close = (
+            not req.keep_alive
+            or req.upgrade is not None
+            or (mode is BodyMode.UNTIL_CLOSE and not self.resp_chunked)
+            or self.server.closing
+        )
+        self.transport.write(response_head(status, reason, headers, extra=extra,
+                                           chunked=self.resp_chunked, close=self.resp_close))
+
+    def response_body(self, data: bytes) -> None:
+        if self.transport is None or not data:
+            return
+        if self.resp_chunked:
+            self.transport.write(b"%x\r\n%b\r\n" % (len(data), data))
+        else:
+            self.transport.write(data)
+
+    def response_done(self) -> None:
+        if self.resp_chunked and self.transport is not None:
+            self.transport.write(b"0\r\n\r\n")
+        self.resp_chunked = False
+        self.upstream = None
+        req = self.active
+        if req is not None and not req.complete:
+            req.discard = True
+            req.sending_to = None
+        self._finish()
+
+    def upstream_lost(self, conn: UpstreamConnection, *, started: bool) -> None:
+        req = self.active
+        self.upstream = None
+        if self.tunnel is conn:
+            self._close()
+            return
+        if req is None or self.closed:
+            return
+        if started:
+            if self.transport is not None:
+                self.transport.abort()  # a truncated body: the client must see an error
+            return
+        retry = conn.reused and req.complete and not req.body and req.buffered == 0 and (
+            req.method in (b"GET", b"HEAD", b"OPTIONS") or not req.chunked
+        )
+        if retry and req.route is not None and isinstance(req.route.endpoint, Upstream):
+            req.sending_to = None
+            self._task = asyncio.ensure_future(self._connect(req, req.route.endpoint))
+            return
+        name = req.route.name if req.route is not None else ""
+        self._send_page(502, "App closed the connection",
+                        "The app closed the connection without answering. It may have crashed; "
+                        "its log says more.", space=name)
+
+    def tunnel_data(self, data: bytes) -> None:
+        if self.transport is not None:
+            self.transport.write(data)
+
+    def _start_tunnel(self, req: Request, reason: bytes, headers: Headers,
+                      extra: tuple[tuple[bytes, bytes], ...]) -> None:
+        assert self.transport is not None and req.upgrade is not None
+        conn = self.upstream
+        self.tunnel, self.upstream = conn, None
+        self.transport.write(response_head(101, reason, headers, extra=extra, chunked=False,
+                                           close=False, upgrade=req.upgrade))
+        if conn is not None and conn.transport is not None and req.tunnel_bytes:
+            conn.transport.write(b"".join(req.tunnel_bytes))
+            req.tunnel_bytes.clear()
+        if req.route is not None:
+            req.route.open_tunnels += 1
+
+    def _tunnel_closed(self) -> None:
+        req, self.tunnel = self.active, None
+        if req is not None and req.route is not None:
+            req.route.open_tunnels -= 1
+            req.route.last_active = self.server.clock()
+            req.route = None
+
+    # --- answers spacerunner makes itself ---
+
+    def _send_page(self, status: int, title: str, message: str, *, space: str = "",
+                   close: bool = False) -> None:
+        refresh = 2 if status == 503 else 0
+        body = error_page(status, title, message, space=space, refresh=refresh)
+        headers = [(b"Retry-After", b"2")] if status == 503 else None
+        self._send_simple(status, body, _HTML, headers=headers, close=close)
+
+    def _send_redirect(self, location: bytes) -> None:
+        self._send_simple(308, b"", b"text/plain", headers=[(b"Location", location)])
+
+    def _send_simple(self, status: int, body: bytes, content_type: bytes, *,
+                     headers: Headers | None = None, close: bool = False) -> None:
+        req = self.active
+        if self.transport is None or self.closed:
+            return
+        close = close or req is None or not req.keep_alive or req.upgrade is not None
+        head_only = req is not None and req.method == b"HEAD"
+        if req is not None and not req.complete:
+            req.discard = True
+            close = close or req.buffered > 0 or req.chunked
+        self.resp_close = close
+        self.transport.write(simple_response(status, body, content_type, close=close,
+                                             headers=headers, head_only=head_only))
+        self._finish()
+
+    async def _serve_static(self, req: Request, route: Route, site: StaticSite) -> None:
+        path = req.url.split(b"?", 1)[0]
+        if not req.by_host and route.prefix:
+            path = path[len(route.prefix) :]
+        if req.method not in (b"GET", b"HEAD"):
+            self._send_simple(405, b"Static Spaces answer GET and HEAD only.\n", b"text/plain",
+                              headers=[(b"Allow", b"GET, HEAD")])
+            return
+        found = static.resolve(site, path)
+        if isinstance(found, static.Redirect):
+            self._send_redirect(found.location.encode())
+            return
+        if isinstance(found, static.Refused):
+            self._send_page(found.status, "Not found" if found.status == 404 else "Refused",
+                            found.reason, space=route.name)
+            return
+        assert self.transport is not None
+        headers: Headers = [
+            (b"ETag", found.etag.encode()),
+            (b"Last-Modified", found.last_modified.encode()),
+            (b"Cache-Control", b"no-cache"),
+        ]
+        if static.not_modified(found, req.inm, req.ims):
+            self.resp_close = not req.keep_alive
+            self.transport.write(response_head(304, b"Not Modified", headers,
+                                               extra=route.response_headers, chunked=False,
+                                               close=self.resp_close))
+            self._finish()
+            return
+        headers += [(b"Content-Type", found.content_type.encode()),
+                    (b"Content-Length", str(found.size).encode())]
+        self.resp_close = not req.keep_alive
+        self.transport.write(response_head(200, b"OK", headers, extra=route.response_headers,
+                                           chunked=False, close=self.resp_close))
+        if req.method == b"GET":
+            await self._send_file(found)
+        self._finish()
+
+    async def _send_file(self, found: static.StaticFile) -> None:
+        loop = asyncio.get_running_loop()
+        with found.path.open("rb") as handle:
+            if found.size <= _STATIC_INLINE:
+                data = handle.read()
+                if self.transport is not None:
+                    self.transport.write(data)
+                return
+            while chunk := await loop.run_in_executor(None, handle.read, _STATIC_INLINE):
+                if self.closed or self.transport is None:
+                    return
+                self.transport.write(chunk)
+                if self.write_paused:
+                    self._drained = loop.create_future()
+                    await self._drained
+
+    # --- end of a request ---
+
+    def _finish(self) -> None:
+        self.active = None
+        self._task = None
+        if self.resp_close or self.closed:
+            self._close()
+            return
+        if self.queue:
+            self._next()
+
+    def _close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    def shutdown(self) -> None:
+        """Close when idle; an active response finishes first (its Connection: close is set)."""
+        if self.active is None and self.tunnel is None:
+            self._close()
+        elif self.tunnel is not None:
+            with contextlib.suppress(Exception):
+                self.tunnel.abandon()
+            self._close()

@@ -1,0 +1,121 @@
+"""Rewriting HTTP/1.1 heads between client and app: hop-by-hop headers, X-Forwarded-*."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+    }
+)
+FORWARDED = frozenset({b"x-forwarded-for", b"x-forwarded-host", b"x-forwarded-proto",
+                       b"x-forwarded-prefix", b"forwarded"})
+
+Headers = list[tuple[bytes, bytes]]
+
+
+def connection_tokens(headers: Headers) -> frozenset[bytes]:
+    """Header names listed in ``Connection:``; they are hop-by-hop too."""
+    tokens: set[bytes] = set()
+    for name, value in headers:
+        if name.lower() == b"connection":
+            tokens.update(t.strip().lower() for t in value.split(b",") if t.strip())
+    return frozenset(tokens)
+
+
+def request_head(
+    method: bytes,
+    target: bytes,
+    headers: Headers,
+    *,
+    client_ip: bytes,
+    proto: bytes,
+    prefix: bytes,
+    chunked: bool,
+    upgrade: bytes | None,
+) -> bytes:
+    """The head sent to the app: HTTP/1.1, keep-alive, hop-by-hop removed, X-Forwarded-* set."""
+    drop = HOP_BY_HOP | FORWARDED | connection_tokens(headers)
+    out = [method, b" ", target, b" HTTP/1.1\r\n"]
+    host = b""
+    for name, value in headers:
+        lname = name.lower()
+        if lname in drop:
+            continue
+        if lname == b"host":
+            host = value
+        out += (name, b": ", value, b"\r\n")
+    out += (b"X-Forwarded-For: ", client_ip, b"\r\nX-Forwarded-Proto: ", proto, b"\r\n")
+    if host:
+        out += (b"X-Forwarded-Host: ", host, b"\r\n")
+    if prefix:
+        out += (b"X-Forwarded-Prefix: ", prefix, b"\r\n")
+    if chunked:
+        out.append(b"Transfer-Encoding: chunked\r\n")
+    if upgrade is not None:
+        out += (b"Connection: Upgrade\r\nUpgrade: ", upgrade, b"\r\n")
+    out.append(b"\r\n")
+    return b"".join(out)
+
+
+def response_head(
+    status: int,
+    reason: bytes,
+    headers: Headers,
+    *,
+    extra: tuple[tuple[bytes, bytes], ...],
+    chunked: bool,
+    close: bool,
+    upgrade: bytes | None = None,
+) -> bytes:
+    """The head sent to the client, with the route's own headers put in place."""
+    drop = HOP_BY_HOP | connection_tokens(headers)
+    if extra:
+        drop = drop | {name.lower() for name, _ in extra}
+    out = [b"HTTP/1.1 ", str(status).encode(), b" ", reason or _reason(status), b"\r\n"]
+    for name, value in headers:
+        if name.lower() not in drop:
+            out += (name, b": ", value, b"\r\n")
+    for name, value in extra:
+        out += (name, b": ", value, b"\r\n")
+    if chunked:
+        out.append(b"Transfer-Encoding: chunked\r\n")
+    if upgrade is not None:
+        out += (b"Connection: Upgrade\r\nUpgrade: ", upgrade, b"\r\n")
+    elif close:
+        out.append(b"Connection: close\r\n")
+    out.append(b"\r\n")
+    return b"".join(out)
+
+
+def _reason(status: int) -> bytes:
+    try:
+        return HTTPStatus(status).phrase.encode()
+    except ValueError:
+        return b"Unknown"
+
+
+def simple_response(status: int, body: bytes, content_type: bytes, *, close: bool,
+                    headers: Headers | None = None, head_only: bool = False) -> bytes:
+    """A complete response spacerunner makes itself (error pages, redirects)."""
+    lines = [b"HTTP/1.1 ", str(status).encode(), b" ", _reason(status), b"\r\n",
+             b"Content-Type: ", content_type, b"\r\n",
+             b"Content-Length: ", str(len(body)).encode(), b"\r\n",
+             b"Cache-Control: no-store\r\n"]
+    for name, value in headers or ():
+        lines += (name, b": ", value, b"\r\n")
+    if close:
+        lines.append(b"Connection: close\r\n")
+    lines.append(b"\r\n")
+    if not head_only:
+        lines.append(body)
+    return b"".join(lines)

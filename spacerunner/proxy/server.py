@@ -1,0 +1,63 @@
+"""The proxy's listening side: one server for every route, on uvloop where available."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+import time
+from collections.abc import Callable
+
+from spacerunner.errors import PortInUseError
+from spacerunner.proxy.client import ClientConnection
+from spacerunner.proxy.routes import Router
+from spacerunner.proxy.upstream import UpstreamPool
+
+
+class ProxyServer:
+    """An HTTP/1.1 reverse proxy in front of every app in ``router``."""
+
+    def __init__(self, router: Router, *, forwarded_proto: str = "http",
+                 connect_timeout: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.router = router
+        self.forwarded_proto = forwarded_proto.encode()
+        self.pool = UpstreamPool(connect_timeout=connect_timeout)
+        self.connections: set[ClientConnection] = set()
+        self.clock = clock
+        self.closing = False
+        self._server: asyncio.Server | None = None
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            self._server = await loop.create_server(
+                lambda: ClientConnection(self), host, port, reuse_address=True, backlog=2048
+            )
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUseError(host, port) from exc
+            raise
+        for sock in self._server.sockets:
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "start() the proxy first"
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def close(self) -> None:
+        self.closing = True
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self.connections):
+            conn.shutdown()
+        self.pool.close()
+        if self._server is not None:
+            try:
+                await asyncio.wait_for(self._server.wait_closed(), 5.0)
+            except TimeoutError:
+                for conn in list(self.connections):
+                    if conn.transport is not None:
+                        conn.transport.abort()

@@ -1,0 +1,94 @@
+"""One Space behind spacerunner's proxy: the path ``spacerunner run`` takes.
+
+Order matters for the user: the proxy binds first (a port in use fails before any app starts),
+the app starts, visitors see a "starting" page until the app answers, then the app itself.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from spacerunner.backends.base import Backend, Instance, Status
+from spacerunner.backends.local import LocalBackend
+from spacerunner.config.model import SpaceConfig
+from spacerunner.launch.plan import LaunchPlan
+from spacerunner.launch.sdks import LaunchOptions, build_plan
+from spacerunner.paths import log_dir as default_log_dir
+from spacerunner.proxy.routes import Route, Router
+from spacerunner.proxy.server import ProxyServer
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    host: str = "127.0.0.1"
+    port: int = 7860
+    variables: Mapping[str, str] = field(default_factory=dict, repr=False)
+    log_dir: Path = field(default_factory=default_log_dir)
+    python: str = sys.executable
+    author: str = "local"
+
+
+class SpaceRun:
+    """Start, serve and stop one Space at the root of its own port."""
+
+    def __init__(self, config: SpaceConfig, options: RunOptions | None = None,
+                 backend: Backend | None = None) -> None:
+        self.config = config
+        self.options = options or RunOptions()
+        self.backend = backend or LocalBackend(self.options.log_dir)
+        self.router = Router()
+        self.route = Route(
+            name=config.name,
+            down_reason=f"{config.title} is starting; this page reloads until it is ready.",
+            response_headers=tuple((k.encode(), v.encode()) for k, v in config.custom_headers),
+        )
+        self.router.add(self.route)
+        self.proxy = ProxyServer(self.router)
+        self.plan: LaunchPlan | None = None
+        self.instance: Instance | None = None
+
+    @property
+    def url(self) -> str:
+        host = self.options.host
+        shown = "127.0.0.1" if host in ("0.0.0.0", "") else f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{self.proxy.port}/"
+
+    async def start(self) -> Instance:
+        """Bind the proxy, then start the app (not waiting for it to be ready)."""
+        await self.proxy.start(self.options.host, self.options.port)
+        public = self.url.removeprefix("http://").rstrip("/")
+        self.plan = build_plan(
+            self.config,
+            LaunchOptions(python=self.options.python, public_host=public,
+                          author=self.options.author, variables=self.options.variables),
+        )
+        self.instance = await self.backend.start(self.plan)
+        return self.instance
+
+    async def wait_ready(self, timeout: float | None = None) -> None:
+        assert self.instance is not None, "start() first"
+        try:
+            await self.instance.wait_ready(timeout)
+        except Exception as exc:
+            self.route.down_reason = str(exc)
+            raise
+        self.route.endpoint = self.instance.endpoint
+
+    async def wait(self) -> Status:
+        assert self.instance is not None, "start() first"
+        status = await self.instance.wait()
+        self.route.endpoint = None
+        self.route.down_reason = f"{self.config.title} {status.reason}."
+        return status
+
+    async def close(self, grace: float = 10.0) -> None:
+        self.route.endpoint = None
+        try:
+            if self.instance is not None:
+                await self.instance.stop(grace)
+            await self.backend.close()
+        finally:
+            await self.proxy.close()
