@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from enum import Enum
-from typing import Protocol
+from typing import Protocol, cast
 
 import httptools
 
@@ -64,8 +64,7 @@ class UpstreamConnection(asyncio.Protocol):
     # --- lifecycle ---
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def begin(self, sink: ResponseSink, *, head_only: bool) -> None:
         """Start serving one request for ``sink``."""
