@@ -34,8 +34,9 @@ class RunOptions:
 class SpaceRun:
     """Start, serve and stop one Space at the root of its own port."""
 
-    def __init__(self, config: SpaceConfig, options: RunOptions | None = None,
-                 backend: Backend | None = None) -> None:
+    def __init__(
+        self, config: SpaceConfig, options: RunOptions | None = None, backend: Backend | None = None
+    ) -> None:
         self.config = config
         self.options = options or RunOptions()
         self.backend = backend or LocalBackend(self.options.log_dir)
@@ -62,8 +63,12 @@ class SpaceRun:
         public = self.url.removeprefix("http://").rstrip("/")
         self.plan = build_plan(
             self.config,
-            LaunchOptions(python=self.options.python, public_host=public,
-                          author=self.options.author, variables=self.options.variables),
+            LaunchOptions(
+                python=self.options.python,
+                public_host=public,
+                author=self.options.author,
+                variables=self.options.variables,
+            ),
         )
         self.instance = await self.backend.start(self.plan)
         return self.instance

@@ -126,20 +126,24 @@ class LocalProcess(Instance):
         host, port = connect_host(self.plan.host), self.plan.port
         while True:
             if self._ended.is_set():
-                raise AppExitedError(self.name, self._proc.returncode, self._reason or "ended",
-                                     self.log.tail(25))
+                raise AppExitedError(
+                    self.name, self._proc.returncode, self._reason or "ended", self.log.tail(25)
+                )
             remaining = deadline - loop.time()
-            code = await http_status(host, port, self.plan.probe.path,
-                                     timeout=max(0.1, min(2.0, remaining)))
+            code = await http_status(
+                host, port, self.plan.probe.path, timeout=max(0.1, min(2.0, remaining))
+            )
             if code is not None and code < 500:
                 if self._state is State.STARTING:
                     self._state = State.RUNNING
-                    self.log.note(f"ready on {host}:{port} after "
-                                  f"{time.time() - self._started_at:.2f}s")
+                    self.log.note(
+                        f"ready on {host}:{port} after {time.time() - self._started_at:.2f}s"
+                    )
                 return
             if loop.time() >= deadline:
-                raise StartupTimeoutError(self.name, timeout, self.plan.probe.describe(port),
-                                          self.log.tail(25))
+                raise StartupTimeoutError(
+                    self.name, timeout, self.plan.probe.describe(port), self.log.tail(25)
+                )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._ended.wait(), min(delay, max(0.0, remaining)))
             delay = min(delay * 1.5, 0.5)
@@ -183,8 +187,11 @@ class StaticInstance(Instance):
 
     def status(self) -> Status:
         state = State.STOPPED if self._stopped.is_set() else State.RUNNING
-        return Status(state=state, started_at=self._started_at,
-                      reason="stopped by spacerunner" if self._stopped.is_set() else None)
+        return Status(
+            state=state,
+            started_at=self._started_at,
+            reason="stopped by spacerunner" if self._stopped.is_set() else None,
+        )
 
     async def wait_ready(self, timeout: float | None = None) -> None:
         if not (self.plan.root / self.plan.index).is_file():

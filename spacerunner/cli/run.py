@@ -36,8 +36,9 @@ def run_command(args: argparse.Namespace) -> int:
     for warning in config.warnings:
         say(str(warning))
     variables = read_env_file(args.env_file) if args.env_file else {}
-    options = RunOptions(host=args.host, port=args.port, variables=variables,
-                         log_dir=args.log_dir or log_dir())
+    options = RunOptions(
+        host=args.host, port=args.port, variables=variables, log_dir=args.log_dir or log_dir()
+    )
     return event_loop_runner()(_run(SpaceRun(config, options), quiet=args.quiet))
 
 
@@ -71,7 +72,11 @@ async def _run(run: SpaceRun, *, quiet: bool) -> int:
         done, _ = await asyncio.wait({ended, stopped}, return_when=asyncio.FIRST_COMPLETED)
         if ended in done:
             status = ended.result()
-            tail = "\n".join(f"  | {line}" for line in run.instance.log.tail(25)) if run.instance else ""
+            tail = (
+                "\n".join(f"  | {line}" for line in run.instance.log.tail(25))
+                if run.instance
+                else ""
+            )
             say(f"the app {status.reason}; last lines of its log:\n{tail}")
             return 1
         say("stopping")

@@ -39,8 +39,15 @@ class _Reader:
         self.values: dict[str, Any] = {}
         self.lines: dict[str, int] = {}
 
-    def problem(self, key: str | None, message: str, *, fix: str | None = None,
-                warning: bool = False, line: int | None = None) -> None:
+    def problem(
+        self,
+        key: str | None,
+        message: str,
+        *,
+        fix: str | None = None,
+        warning: bool = False,
+        line: int | None = None,
+    ) -> None:
         if line is None and key is not None:
             line = self.lines.get(key)
         self.problems.append(
@@ -117,8 +124,12 @@ def _one_of(choices: tuple[str, ...], *, warn_fallback: str | None = None) -> Co
             return text
         message = f"expected one of {', '.join(choices)}, found {_describe(value)}"
         if warn_fallback is not None:
-            r.problem(key, f"{message}; using {warn_fallback!r}.", warning=True,
-                      fix=f"pick one of {', '.join(choices)}.")
+            r.problem(
+                key,
+                f"{message}; using {warn_fallback!r}.",
+                warning=True,
+                fix=f"pick one of {', '.join(choices)}.",
+            )
             return warn_fallback
         r.problem(key, message + ".", fix=f"pick one of {', '.join(choices)}.")
         return None
@@ -148,8 +159,12 @@ def _python_version(r: _Reader, key: str, value: Any, node: yaml.Node) -> str | 
         return None
     if _PYTHON_VERSION.match(raw):
         return raw
-    r.expected(key, "a Python 3 version such as '3.10' or '3.11.9'", raw,
-               fix="quote it, e.g. python_version: '3.10'.")
+    r.expected(
+        key,
+        "a Python 3 version such as '3.10' or '3.11.9'",
+        raw,
+        fix="quote it, e.g. python_version: '3.10'.",
+    )
     return None
 
 
@@ -160,14 +175,19 @@ def _duration(r: _Reader, key: str, value: Any, node: yaml.Node) -> float | None
         return None
     amount, unit = match.groups()
     if unit is None:
-        r.problem(key, f"{value!r} has no unit; reading it as minutes, as Spaces does.",
-                  warning=True, fix=f"write '{amount}m'.")
+        r.problem(
+            key,
+            f"{value!r} has no unit; reading it as minutes, as Spaces does.",
+            warning=True,
+            fix=f"write '{amount}m'.",
+        )
         unit = "m"
     return float(amount) * _UNIT_SECONDS[unit.lower()]
 
 
-def _custom_headers(r: _Reader, key: str, value: Any,
-                    node: yaml.Node) -> tuple[tuple[str, str], ...] | None:
+def _custom_headers(
+    r: _Reader, key: str, value: Any, node: yaml.Node
+) -> tuple[tuple[str, str], ...] | None:
     if not isinstance(value, dict):
         r.expected(key, "a mapping of header names to values", value)
         return None
@@ -175,8 +195,12 @@ def _custom_headers(r: _Reader, key: str, value: Any,
     for name, header_value in value.items():
         lowered = str(name).lower()
         if lowered not in ALLOWED_CUSTOM_HEADERS:
-            r.problem(key, f"header {name!r} is not one Spaces lets a Space set; ignoring it.",
-                      warning=True, fix=f"use only {', '.join(ALLOWED_CUSTOM_HEADERS)}.")
+            r.problem(
+                key,
+                f"header {name!r} is not one Spaces lets a Space set; ignoring it.",
+                warning=True,
+                fix=f"use only {', '.join(ALLOWED_CUSTOM_HEADERS)}.",
+            )
             continue
         headers.append((lowered, str(header_value)))
     return tuple(headers)
@@ -247,8 +271,12 @@ def load_space(path: Path | str) -> SpaceConfig:
     for key_node, value_node in header.node.value:
         key = str(key_node.value)
         if key in reader.lines or (key == "sdk" and sdk_seen):
-            reader.problem(key, "is set twice; the last value wins.", warning=True,
-                           line=header.line_of(key_node))
+            reader.problem(
+                key,
+                "is set twice; the last value wins.",
+                warning=True,
+                line=header.line_of(key_node),
+            )
         reader.lines[key] = header.line_of(key_node)
         try:
             value = header.construct(value_node)
@@ -264,8 +292,9 @@ def load_space(path: Path | str) -> SpaceConfig:
         spec = _FIELDS.get(key)
         if spec is None:
             extra.append((key, value))
-            reader.problem(key, "is not a Spaces setting spacerunner knows; keeping it aside.",
-                           warning=True)
+            reader.problem(
+                key, "is not a Spaces setting spacerunner knows; keeping it aside.", warning=True
+            )
             continue
         attr, convert = spec
         converted = convert(reader, key, value, value_node)
@@ -273,8 +302,12 @@ def load_space(path: Path | str) -> SpaceConfig:
             reader.values[attr] = converted
 
     if not sdk_seen:
-        reader.problem("sdk", "is missing: spacerunner needs to know how to run this Space.",
-                       line=None, fix="add 'sdk: gradio' (or streamlit, static, docker).")
+        reader.problem(
+            "sdk",
+            "is missing: spacerunner needs to know how to run this Space.",
+            line=None,
+            fix="add 'sdk: gradio' (or streamlit, static, docker).",
+        )
     folder = header.readme.parent
     if sdk is not None:
         _check_app_file(reader, folder, sdk)
@@ -303,8 +336,11 @@ def _sdk(reader: _Reader, value: object) -> Sdk | None:
     choices = ", ".join(s.value for s in Sdk)
     if isinstance(value, str) and value.strip().lower() in {s.value for s in Sdk}:
         return Sdk(value.strip().lower())
-    reader.problem("sdk", f"expected one of {choices}, found {_describe(value)}.",
-                   fix=f"set 'sdk:' to one of {choices}.")
+    reader.problem(
+        "sdk",
+        f"expected one of {choices}, found {_describe(value)}.",
+        fix=f"set 'sdk:' to one of {choices}.",
+    )
     return None
 
 
@@ -316,8 +352,11 @@ def _check_app_file(reader: _Reader, folder: Path, sdk: Sdk) -> None:
     root = folder.resolve()
     target = (folder / app_file).resolve()
     if not target.is_relative_to(root):
-        reader.problem("app_file", f"{app_file!r} points outside the Space folder ({target}).",
-                       fix="use a path inside the Space folder.")
+        reader.problem(
+            "app_file",
+            f"{app_file!r} points outside the Space folder ({target}).",
+            fix="use a path inside the Space folder.",
+        )
         return
     if not target.is_file():
         named = "app_file" in reader.values

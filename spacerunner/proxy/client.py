@@ -167,8 +167,9 @@ class ClientConnection(asyncio.Protocol):
                 self.active.tunnel_bytes.append(rest)
         except httptools.HttpParserError as exc:
             if self.active is None:
-                self._send_page(400, "Bad request", f"The request could not be parsed: {exc}.",
-                                close=True)
+                self._send_page(
+                    400, "Bad request", f"The request could not be parsed: {exc}.", close=True
+                )
             else:
                 self._close()
 
@@ -243,8 +244,7 @@ class ClientConnection(asyncio.Protocol):
         path = req.url.split(b"?", 1)[0]
         match = self.server.router.match(req.host, path)
         if match is None:
-            self._send_page(404, "No Space here",
-                            f"Nothing is served at {path.decode('latin-1')}.")
+            self._send_page(404, "No Space here", f"Nothing is served at {path.decode('latin-1')}.")
             return
         route, req.by_host = match
         req.route = route
@@ -291,9 +291,13 @@ class ClientConnection(asyncio.Protocol):
         except (OSError, TimeoutError) as exc:
             route = req.route
             assert route is not None
-            self._send_page(502, "App not reachable",
-                            f"spacerunner could not connect to the app at "
-                            f"{endpoint.host}:{endpoint.port}: {exc}.", space=route.name)
+            self._send_page(
+                502,
+                "App not reachable",
+                f"spacerunner could not connect to the app at "
+                f"{endpoint.host}:{endpoint.port}: {exc}.",
+                space=route.name,
+            )
             return
         if self.closed or self.active is not req:
             conn.abandon()
@@ -308,9 +312,16 @@ class ClientConnection(asyncio.Protocol):
         by_host = req.by_host
         target = req.url if by_host else route.upstream_path(req.url)
         prefix = route.prefix.encode() if route.strip_prefix and not by_host else b""
-        head = request_head(req.method, target, req.headers, client_ip=self.client_ip,
-                            proto=self.server.forwarded_proto, prefix=prefix,
-                            chunked=req.chunked, upgrade=req.upgrade)
+        head = request_head(
+            req.method,
+            target,
+            req.headers,
+            client_ip=self.client_ip,
+            proto=self.server.forwarded_proto,
+            prefix=prefix,
+            chunked=req.chunked,
+            upgrade=req.upgrade,
+        )
         if req.body:
             head += b"".join(req.frame(chunk) for chunk in req.body)
             req.body.clear()
@@ -335,8 +346,9 @@ class ClientConnection(asyncio.Protocol):
             self._start_tunnel(req, reason, headers, extra)
             return
         if status < 200:
-            self.transport.write(response_head(status, reason, headers, extra=(), chunked=False,
-                                               close=False))
+            self.transport.write(
+                response_head(status, reason, headers, extra=(), chunked=False, close=False)
+            )
             return
         self.resp_chunked = mode in (BodyMode.CHUNKED, BodyMode.UNTIL_CLOSE) and (
             req.version == "1.1"
@@ -347,8 +359,16 @@ class ClientConnection(asyncio.Protocol):
             or (mode is BodyMode.UNTIL_CLOSE and not self.resp_chunked)
             or self.server.closing
         )
-        self.transport.write(response_head(status, reason, headers, extra=extra,
-                                           chunked=self.resp_chunked, close=self.resp_close))
+        self.transport.write(
+            response_head(
+                status,
+                reason,
+                headers,
+                extra=extra,
+                chunked=self.resp_chunked,
+                close=self.resp_close,
+            )
+        )
 
     def response_body(self, data: bytes) -> None:
         if self.transport is None or not data:
@@ -381,29 +401,41 @@ class ClientConnection(asyncio.Protocol):
             if self.transport is not None:
                 self.transport.abort()  # a truncated body: the client must see an error
             return
-        retry = conn.reused and req.complete and not req.body and req.buffered == 0 and (
-            req.method in (b"GET", b"HEAD", b"OPTIONS") or not req.chunked
+        retry = (
+            conn.reused
+            and req.complete
+            and not req.body
+            and req.buffered == 0
+            and (req.method in (b"GET", b"HEAD", b"OPTIONS") or not req.chunked)
         )
         if retry and req.route is not None and isinstance(req.route.endpoint, Upstream):
             req.sending_to = None
             self._task = asyncio.ensure_future(self._connect(req, req.route.endpoint))
             return
         name = req.route.name if req.route is not None else ""
-        self._send_page(502, "App closed the connection",
-                        "The app closed the connection without answering. It may have crashed; "
-                        "its log says more.", space=name)
+        self._send_page(
+            502,
+            "App closed the connection",
+            "The app closed the connection without answering. It may have crashed; "
+            "its log says more.",
+            space=name,
+        )
 
     def tunnel_data(self, data: bytes) -> None:
         if self.transport is not None:
             self.transport.write(data)
 
-    def _start_tunnel(self, req: Request, reason: bytes, headers: Headers,
-                      extra: tuple[tuple[bytes, bytes], ...]) -> None:
+    def _start_tunnel(
+        self, req: Request, reason: bytes, headers: Headers, extra: tuple[tuple[bytes, bytes], ...]
+    ) -> None:
         assert self.transport is not None and req.upgrade is not None
         conn = self.upstream
         self.tunnel, self.upstream = conn, None
-        self.transport.write(response_head(101, reason, headers, extra=extra, chunked=False,
-                                           close=False, upgrade=req.upgrade))
+        self.transport.write(
+            response_head(
+                101, reason, headers, extra=extra, chunked=False, close=False, upgrade=req.upgrade
+            )
+        )
         if conn is not None and conn.transport is not None and req.tunnel_bytes:
             conn.transport.write(b"".join(req.tunnel_bytes))
             req.tunnel_bytes.clear()
@@ -419,8 +451,9 @@ class ClientConnection(asyncio.Protocol):
 
     # --- answers spacerunner makes itself ---
 
-    def _send_page(self, status: int, title: str, message: str, *, space: str = "",
-                   close: bool = False) -> None:
+    def _send_page(
+        self, status: int, title: str, message: str, *, space: str = "", close: bool = False
+    ) -> None:
         refresh = 2 if status == 503 else 0
         body = error_page(status, title, message, space=space, refresh=refresh)
         headers = [(b"Retry-After", b"2")] if status == 503 else None
@@ -429,8 +462,15 @@ class ClientConnection(asyncio.Protocol):
     def _send_redirect(self, location: bytes) -> None:
         self._send_simple(308, b"", b"text/plain", headers=[(b"Location", location)])
 
-    def _send_simple(self, status: int, body: bytes, content_type: bytes, *,
-                     headers: Headers | None = None, close: bool = False) -> None:
+    def _send_simple(
+        self,
+        status: int,
+        body: bytes,
+        content_type: bytes,
+        *,
+        headers: Headers | None = None,
+        close: bool = False,
+    ) -> None:
         req = self.active
         if self.transport is None or self.closed:
             return
@@ -440,8 +480,11 @@ class ClientConnection(asyncio.Protocol):
             req.discard = True
             close = close or req.buffered > 0 or req.chunked
         self.resp_close = close
-        self.transport.write(simple_response(status, body, content_type, close=close,
-                                             headers=headers, head_only=head_only))
+        self.transport.write(
+            simple_response(
+                status, body, content_type, close=close, headers=headers, head_only=head_only
+            )
+        )
         self._finish()
 
     async def _serve_static(self, req: Request, route: Route, site: StaticSite) -> None:
@@ -449,16 +492,24 @@ class ClientConnection(asyncio.Protocol):
         if not req.by_host and route.prefix:
             path = path[len(route.prefix) :]
         if req.method not in (b"GET", b"HEAD"):
-            self._send_simple(405, b"Static Spaces answer GET and HEAD only.\n", b"text/plain",
-                              headers=[(b"Allow", b"GET, HEAD")])
+            self._send_simple(
+                405,
+                b"Static Spaces answer GET and HEAD only.\n",
+                b"text/plain",
+                headers=[(b"Allow", b"GET, HEAD")],
+            )
             return
         found = static.resolve(site, path)
         if isinstance(found, static.Redirect):
             self._send_redirect(found.location.encode())
             return
         if isinstance(found, static.Refused):
-            self._send_page(found.status, "Not found" if found.status == 404 else "Refused",
-                            found.reason, space=route.name)
+            self._send_page(
+                found.status,
+                "Not found" if found.status == 404 else "Refused",
+                found.reason,
+                space=route.name,
+            )
             return
         assert self.transport is not None
         headers: Headers = [
@@ -468,16 +519,33 @@ class ClientConnection(asyncio.Protocol):
         ]
         if static.not_modified(found, req.inm, req.ims):
             self.resp_close = not req.keep_alive
-            self.transport.write(response_head(304, b"Not Modified", headers,
-                                               extra=route.response_headers, chunked=False,
-                                               close=self.resp_close))
+            self.transport.write(
+                response_head(
+                    304,
+                    b"Not Modified",
+                    headers,
+                    extra=route.response_headers,
+                    chunked=False,
+                    close=self.resp_close,
+                )
+            )
             self._finish()
             return
-        headers += [(b"Content-Type", found.content_type.encode()),
-                    (b"Content-Length", str(found.size).encode())]
+        headers += [
+            (b"Content-Type", found.content_type.encode()),
+            (b"Content-Length", str(found.size).encode()),
+        ]
         self.resp_close = not req.keep_alive
-        self.transport.write(response_head(200, b"OK", headers, extra=route.response_headers,
-                                           chunked=False, close=self.resp_close))
+        self.transport.write(
+            response_head(
+                200,
+                b"OK",
+                headers,
+                extra=route.response_headers,
+                chunked=False,
+                close=self.resp_close,
+            )
+        )
         if req.method == b"GET":
             await self._send_file(found)
         self._finish()

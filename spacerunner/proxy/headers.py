@@ -17,8 +17,15 @@ HOP_BY_HOP = frozenset(
         b"upgrade",
     }
 )
-FORWARDED = frozenset({b"x-forwarded-for", b"x-forwarded-host", b"x-forwarded-proto",
-                       b"x-forwarded-prefix", b"forwarded"})
+FORWARDED = frozenset(
+    {
+        b"x-forwarded-for",
+        b"x-forwarded-host",
+        b"x-forwarded-proto",
+        b"x-forwarded-prefix",
+        b"forwarded",
+    }
+)
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -104,13 +111,30 @@ def _reason(status: int) -> bytes:
         return b"Unknown"
 
 
-def simple_response(status: int, body: bytes, content_type: bytes, *, close: bool,
-                    headers: Headers | None = None, head_only: bool = False) -> bytes:
+def simple_response(
+    status: int,
+    body: bytes,
+    content_type: bytes,
+    *,
+    close: bool,
+    headers: Headers | None = None,
+    head_only: bool = False,
+) -> bytes:
     """A complete response spacerunner makes itself (error pages, redirects)."""
-    lines = [b"HTTP/1.1 ", str(status).encode(), b" ", _reason(status), b"\r\n",
-             b"Content-Type: ", content_type, b"\r\n",
-             b"Content-Length: ", str(len(body)).encode(), b"\r\n",
-             b"Cache-Control: no-store\r\n"]
+    lines = [
+        b"HTTP/1.1 ",
+        str(status).encode(),
+        b" ",
+        _reason(status),
+        b"\r\n",
+        b"Content-Type: ",
+        content_type,
+        b"\r\n",
+        b"Content-Length: ",
+        str(len(body)).encode(),
+        b"\r\n",
+        b"Cache-Control: no-store\r\n",
+    ]
     for name, value in headers or ():
         lines += (name, b": ", value, b"\r\n")
     if close:

@@ -13,9 +13,11 @@ _ENV = jinja2.Environment(
 
 
 @functools.lru_cache(maxsize=256)
-def error_page(status: int, title: str, message: str, *, space: str = "", detail: str = "",
-               refresh: int = 0) -> bytes:
+def error_page(
+    status: int, title: str, message: str, *, space: str = "", detail: str = "", refresh: int = 0
+) -> bytes:
     """An HTML page for a status spacerunner answers itself."""
     template = _ENV.get_template("error.html")
-    return template.render(status=status, title=title, message=message, space=space,
-                           detail=detail, refresh=refresh).encode()
+    return template.render(
+        status=status, title=title, message=message, space=space, detail=detail, refresh=refresh
+    ).encode()

@@ -17,9 +17,14 @@ from spacerunner.proxy.upstream import UpstreamPool
 class ProxyServer:
     """An HTTP/1.1 reverse proxy in front of every app in ``router``."""
 
-    def __init__(self, router: Router, *, forwarded_proto: str = "http",
-                 connect_timeout: float = 10.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        router: Router,
+        *,
+        forwarded_proto: str = "http",
+        connect_timeout: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.router = router
         self.forwarded_proto = forwarded_proto.encode()
         self.pool = UpstreamPool(connect_timeout=connect_timeout)

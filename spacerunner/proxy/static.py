@@ -92,8 +92,9 @@ def resolve(site: StaticSite, path: bytes) -> Resolution:
     )
 
 
-def not_modified(found: StaticFile, if_none_match: bytes | None,
-                 if_modified_since: bytes | None) -> bool:
+def not_modified(
+    found: StaticFile, if_none_match: bytes | None, if_modified_since: bytes | None
+) -> bool:
     """Whether the client's cached copy is current (RFC 9110 conditional GET)."""
     if if_none_match is not None:
         tags = {t.strip() for t in if_none_match.decode("latin-1").split(",")}

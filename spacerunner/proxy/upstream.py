@@ -26,8 +26,9 @@ class BodyMode(Enum):
 class ResponseSink(Protocol):
     """What an upstream connection reports to (the client connection it serves)."""
 
-    def response_head(self, status: int, reason: bytes, headers: Headers, mode: BodyMode) -> None:
-        ...
+    def response_head(
+        self, status: int, reason: bytes, headers: Headers, mode: BodyMode
+    ) -> None: ...
 
     def response_body(self, data: bytes) -> None: ...
 

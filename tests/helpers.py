@@ -1,0 +1,105 @@
+"""Test harness: an event loop in a thread (so sync clients like gradio_client can be used),
+and a served Space (backend + proxy) built the way spacerunner builds it."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import uvloop
+
+from spacerunner.backends.base import Instance
+from spacerunner.backends.local import LocalBackend
+from spacerunner.config import load_space
+from spacerunner.launch.sdks import LaunchOptions, build_plan
+from spacerunner.proxy import ProxyServer, Route, Router
+
+T = TypeVar("T")
+SPACES = Path(__file__).parent / "spaces"
+
+
+class LoopThread:
+    """A uvloop event loop running in a daemon thread."""
+
+    def __init__(self) -> None:
+        self.loop = uvloop.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 120) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def call(self, fn: Any, *args: Any) -> None:
+        self.loop.call_soon_threadsafe(fn, *args)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+
+
+@dataclass
+class Served:
+    proxy: ProxyServer
+    router: Router
+    backend: LocalBackend
+    instances: dict[str, Instance]
+    routes: dict[str, Route]
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.proxy.port}"
+
+
+async def serve(
+    spaces: dict[str, Path],
+    log_dir: Path,
+    *,
+    mounts: dict[str, str] | None = None,
+    variables: dict[str, str] | None = None,
+    ready: bool = True,
+) -> Served:
+    """Start each Space and route it through one proxy (mounted under a prefix when asked)."""
+    router = Router()
+    proxy = ProxyServer(router)
+    await proxy.start("127.0.0.1", 0)
+    backend = LocalBackend(log_dir)
+    served = Served(proxy, router, backend, {}, {})
+    for name, path in spaces.items():
+        config = load_space(path)
+        mount = (mounts or {}).get(name, "")
+        plan = build_plan(
+            config,
+            LaunchOptions(
+                mount=mount, variables=variables or {}, public_host=f"127.0.0.1:{proxy.port}"
+            ),
+        )
+        instance = await backend.start(plan)
+        route = Route(
+            name=name,
+            prefix=plan.mount,
+            strip_prefix=getattr(plan, "strip_prefix", False),
+            response_headers=tuple((k.encode(), v.encode()) for k, v in config.custom_headers),
+        )
+        router.add(route)
+        served.instances[name] = instance
+        served.routes[name] = route
+    if ready:
+        for name, instance in served.instances.items():
+            await instance.wait_ready(90)
+            served.routes[name].endpoint = instance.endpoint
+    return served
+
+
+async def close(served: Served) -> None:
+    try:
+        await served.backend.close()
+    finally:
+        await served.proxy.close()
