@@ -16,7 +16,15 @@ import httptools
 
 from spacerunner.backends.base import Endpoint, StaticSite, Upstream
 from spacerunner.proxy import static
-from spacerunner.proxy.headers import Headers, request_head, response_head, simple_response
+from spacerunner.proxy.headers import (
+    FORWARDED,
+    HOP_BY_HOP,
+    Headers,
+    connection_tokens,
+    request_head,
+    response_head,
+    simple_response,
+)
 from spacerunner.proxy.pages import error_page
 from spacerunner.proxy.routes import Route
 from spacerunner.proxy.upstream import BodyMode, UpstreamConnection
@@ -27,6 +35,7 @@ if TYPE_CHECKING:
 _BUFFER_LIMIT = 1 << 20
 _STATIC_INLINE = 256 * 1024
 _HTML = b"text/html; charset=utf-8"
+_SET_ASIDE = HOP_BY_HOP | FORWARDED
 
 
 class Request:
@@ -37,6 +46,7 @@ class Request:
         "chunked",
         "complete",
         "discard",
+        "drop",
         "headers",
         "host",
         "ims",
@@ -54,6 +64,8 @@ class Request:
     def __init__(self) -> None:
         self.url = b""
         self.headers: Headers = []
+        """End-to-end headers only: hop-by-hop and X-Forwarded-* are set aside while parsing."""
+        self.drop: frozenset[bytes] = frozenset()
         self.host: bytes | None = None
         self.method = b"GET"
         self.version = "1.1"
@@ -93,6 +105,7 @@ class ClientConnection(asyncio.Protocol):
         self.write_paused = False
         self._drained: asyncio.Future[None] | None = None
         self._read_pauses: set[str] = set()
+        self._out: list[bytes] = []
         self._task: asyncio.Task[None] | None = None
 
     # --- connection ---
@@ -185,14 +198,18 @@ class ClientConnection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         req = self.parsing
         assert req is not None
-        req.headers.append((name, value))
         lname = name.lower()
+        if lname in _SET_ASIDE:
+            if lname == b"transfer-encoding":
+                req.chunked = b"chunked" in value.lower()
+            elif lname == b"upgrade":
+                req.upgrade = value
+            elif lname == b"connection":
+                req.drop = connection_tokens(value) - HOP_BY_HOP
+            return
+        req.headers.append((name, value))
         if lname == b"host":
             req.host = value
-        elif lname == b"transfer-encoding":
-            req.chunked = b"chunked" in value.lower()
-        elif lname == b"upgrade":
-            req.upgrade = value
         elif lname == b"if-none-match":
             req.inm = value
         elif lname == b"if-modified-since":
@@ -316,11 +333,13 @@ class ClientConnection(asyncio.Protocol):
             req.method,
             target,
             req.headers,
+            host=req.host,
             client_ip=self.client_ip,
             proto=self.server.forwarded_proto,
             prefix=prefix,
             chunked=req.chunked,
             upgrade=req.upgrade,
+            drop=req.drop,
         )
         if req.body:
             head += b"".join(req.frame(chunk) for chunk in req.body)
@@ -336,20 +355,19 @@ class ClientConnection(asyncio.Protocol):
 
     # --- response from the app (ResponseSink) ---
 
-    def response_head(self, status: int, reason: bytes, headers: Headers, mode: BodyMode) -> None:
+    def response_head(
+        self, status: int, reason: bytes, headers: Headers, mode: BodyMode, drop: frozenset[bytes]
+    ) -> None:
         req = self.active
         if req is None or self.transport is None:
             return
-        route = req.route
-        extra = route.response_headers if route is not None else ()
         if status == 101 and req.upgrade is not None:
-            self._start_tunnel(req, reason, headers, extra)
+            self._start_tunnel(req, reason, headers, drop)
             return
         if status < 200:
-            self.transport.write(
-                response_head(status, reason, headers, extra=(), chunked=False, close=False)
-            )
+            self._out.append(response_head(status, reason, headers, drop=drop))
             return
+        route = req.route
         self.resp_chunked = mode in (BodyMode.CHUNKED, BodyMode.UNTIL_CLOSE) and (
             req.version == "1.1"
         )
@@ -359,28 +377,37 @@ class ClientConnection(asyncio.Protocol):
             or (mode is BodyMode.UNTIL_CLOSE and not self.resp_chunked)
             or self.server.closing
         )
-        self.transport.write(
+        self._out.append(
             response_head(
                 status,
                 reason,
                 headers,
-                extra=extra,
+                extra=route.response_headers if route is not None else (),
+                extra_names=route.response_header_names if route is not None else frozenset(),
                 chunked=self.resp_chunked,
                 close=self.resp_close,
+                drop=drop,
             )
         )
 
     def response_body(self, data: bytes) -> None:
-        if self.transport is None or not data:
+        if data:
+            self._out.append(b"%x\r\n%b\r\n" % (len(data), data) if self.resp_chunked else data)
+
+    def flush(self) -> None:
+        """Write what the app sent during one read as one write (head and body together)."""
+        out = self._out
+        if not out:
             return
-        if self.resp_chunked:
-            self.transport.write(b"%x\r\n%b\r\n" % (len(data), data))
-        else:
+        data = out[0] if len(out) == 1 else b"".join(out)
+        out.clear()
+        if self.transport is not None and not self.closed:
             self.transport.write(data)
 
     def response_done(self) -> None:
-        if self.resp_chunked and self.transport is not None:
-            self.transport.write(b"0\r\n\r\n")
+        if self.resp_chunked:
+            self._out.append(b"0\r\n\r\n")
+        self.flush()
         self.resp_chunked = False
         self.upstream = None
         req = self.active
@@ -398,6 +425,7 @@ class ClientConnection(asyncio.Protocol):
         if req is None or self.closed:
             return
         if started:
+            self._out.clear()
             if self.transport is not None:
                 self.transport.abort()  # a truncated body: the client must see an error
             return
@@ -426,16 +454,24 @@ class ClientConnection(asyncio.Protocol):
             self.transport.write(data)
 
     def _start_tunnel(
-        self, req: Request, reason: bytes, headers: Headers, extra: tuple[tuple[bytes, bytes], ...]
+        self, req: Request, reason: bytes, headers: Headers, drop: frozenset[bytes]
     ) -> None:
         assert self.transport is not None and req.upgrade is not None
         conn = self.upstream
         self.tunnel, self.upstream = conn, None
-        self.transport.write(
+        route = req.route
+        self._out.append(
             response_head(
-                101, reason, headers, extra=extra, chunked=False, close=False, upgrade=req.upgrade
+                101,
+                reason,
+                headers,
+                extra=route.response_headers if route is not None else (),
+                extra_names=route.response_header_names if route is not None else frozenset(),
+                upgrade=req.upgrade,
+                drop=drop,
             )
         )
+        self.flush()
         if conn is not None and conn.transport is not None and req.tunnel_bytes:
             conn.transport.write(b"".join(req.tunnel_bytes))
             req.tunnel_bytes.clear()
@@ -525,7 +561,7 @@ class ClientConnection(asyncio.Protocol):
                     b"Not Modified",
                     headers,
                     extra=route.response_headers,
-                    chunked=False,
+                    extra_names=route.response_header_names,
                     close=self.resp_close,
                 )
             )
@@ -542,7 +578,7 @@ class ClientConnection(asyncio.Protocol):
                 b"OK",
                 headers,
                 extra=route.response_headers,
-                chunked=False,
+                extra_names=route.response_header_names,
                 close=self.resp_close,
             )
         )
@@ -578,6 +614,7 @@ class ClientConnection(asyncio.Protocol):
             self._next()
 
     def _close(self) -> None:
+        self.flush()
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
 

@@ -17,6 +17,7 @@ HOP_BY_HOP = frozenset(
         b"upgrade",
     }
 )
+"""Headers that describe one connection, not the message: never forwarded as they are."""
 FORWARDED = frozenset(
     {
         b"x-forwarded-for",
@@ -26,17 +27,24 @@ FORWARDED = frozenset(
         b"forwarded",
     }
 )
+"""Set by spacerunner itself, the edge proxy: whatever a client sends is dropped."""
 
 Headers = list[tuple[bytes, bytes]]
 
 
-def connection_tokens(headers: Headers) -> frozenset[bytes]:
-    """Header names listed in ``Connection:``; they are hop-by-hop too."""
-    tokens: set[bytes] = set()
-    for name, value in headers:
-        if name.lower() == b"connection":
-            tokens.update(t.strip().lower() for t in value.split(b",") if t.strip())
-    return frozenset(tokens)
+def connection_tokens(value: bytes) -> frozenset[bytes]:
+    """Header names listed in a ``Connection:`` value; they are hop-by-hop too."""
+    return frozenset(t.strip().lower() for t in value.split(b",") if t.strip())
+
+
+def _emit(out: list[bytes], headers: Headers, drop: frozenset[bytes]) -> None:
+    if drop:
+        for name, value in headers:
+            if name.lower() not in drop:
+                out += (name, b": ", value, b"\r\n")
+    else:
+        for name, value in headers:
+            out += (name, b": ", value, b"\r\n")
 
 
 def request_head(
@@ -44,23 +52,21 @@ def request_head(
     target: bytes,
     headers: Headers,
     *,
+    host: bytes | None,
     client_ip: bytes,
     proto: bytes,
     prefix: bytes,
     chunked: bool,
     upgrade: bytes | None,
+    drop: frozenset[bytes] = frozenset(),
 ) -> bytes:
-    """The head sent to the app: HTTP/1.1, keep-alive, hop-by-hop removed, X-Forwarded-* set."""
-    drop = HOP_BY_HOP | FORWARDED | connection_tokens(headers)
+    """The head sent to the app: HTTP/1.1, keep-alive, X-Forwarded-* set.
+
+    ``headers`` are the end-to-end headers (the parser already set hop-by-hop ones aside);
+    ``drop`` names the extra ones a ``Connection:`` header listed.
+    """
     out = [method, b" ", target, b" HTTP/1.1\r\n"]
-    host = b""
-    for name, value in headers:
-        lname = name.lower()
-        if lname in drop:
-            continue
-        if lname == b"host":
-            host = value
-        out += (name, b": ", value, b"\r\n")
+    _emit(out, headers, drop)
     out += (b"X-Forwarded-For: ", client_ip, b"\r\nX-Forwarded-Proto: ", proto, b"\r\n")
     if host:
         out += (b"X-Forwarded-Host: ", host, b"\r\n")
@@ -79,19 +85,16 @@ def response_head(
     reason: bytes,
     headers: Headers,
     *,
-    extra: tuple[tuple[bytes, bytes], ...],
-    chunked: bool,
-    close: bool,
+    extra: tuple[tuple[bytes, bytes], ...] = (),
+    extra_names: frozenset[bytes] = frozenset(),
+    chunked: bool = False,
+    close: bool = False,
     upgrade: bytes | None = None,
+    drop: frozenset[bytes] = frozenset(),
 ) -> bytes:
-    """The head sent to the client, with the route's own headers put in place."""
-    drop = HOP_BY_HOP | connection_tokens(headers)
-    if extra:
-        drop = drop | {name.lower() for name, _ in extra}
+    """The head sent to the client; the route's own headers (``extra``) replace the app's."""
     out = [b"HTTP/1.1 ", str(status).encode(), b" ", reason or _reason(status), b"\r\n"]
-    for name, value in headers:
-        if name.lower() not in drop:
-            out += (name, b": ", value, b"\r\n")
+    _emit(out, headers, drop | extra_names if extra_names else drop)
     for name, value in extra:
         out += (name, b": ", value, b"\r\n")
     if chunked:

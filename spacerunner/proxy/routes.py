@@ -30,9 +30,13 @@ class Route:
     down_reason: str = "The app is not running."
     response_headers: tuple[tuple[bytes, bytes], ...] = ()
     """Headers added to (or replacing those of) every response, e.g. Spaces' custom_headers."""
+    response_header_names: frozenset[bytes] = field(init=False)
     last_active: float = field(default_factory=time.monotonic)
     open_tunnels: int = 0
     """WebSocket (or other upgraded) connections open right now."""
+
+    def __post_init__(self) -> None:
+        self.response_header_names = frozenset(n.lower() for n, _ in self.response_headers)
 
     def upstream_path(self, url: bytes) -> bytes:
         """The request target the app sees."""

@@ -9,7 +9,7 @@ from typing import Protocol, cast
 
 import httptools
 
-from spacerunner.proxy.headers import Headers
+from spacerunner.proxy.headers import HOP_BY_HOP, Headers, connection_tokens
 
 Key = tuple[str, int]
 
@@ -27,12 +27,14 @@ class ResponseSink(Protocol):
     """What an upstream connection reports to (the client connection it serves)."""
 
     def response_head(
-        self, status: int, reason: bytes, headers: Headers, mode: BodyMode
+        self, status: int, reason: bytes, headers: Headers, mode: BodyMode, drop: frozenset[bytes]
     ) -> None: ...
 
     def response_body(self, data: bytes) -> None: ...
 
     def response_done(self) -> None: ...
+
+    def flush(self) -> None: ...
 
     def upstream_lost(self, conn: UpstreamConnection, *, started: bool) -> None: ...
 
@@ -51,6 +53,9 @@ class UpstreamConnection(asyncio.Protocol):
         self.sink: ResponseSink | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.headers: Headers = []
+        self.drop: frozenset[bytes] = frozenset()
+        self.has_length = False
+        self.chunked = False
         self.reason = b""
         self.head_only = False
         self.started = False
@@ -73,8 +78,6 @@ class UpstreamConnection(asyncio.Protocol):
         self.head_only = head_only
         self.started = False
         self.head_sent = False
-        self.headers = []
-        self.reason = b""
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -120,6 +123,8 @@ class UpstreamConnection(asyncio.Protocol):
                 self.sink.tunnel_data(rest)
         except httptools.HttpParserError:
             self._broken()
+        if self.sink is not None:
+            self.sink.flush()
         if self._reset_parser:
             self._reset_parser = False
             self.parser = httptools.HttpResponseParser(self)
@@ -138,6 +143,15 @@ class UpstreamConnection(asyncio.Protocol):
         self.reason += status
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        lname = name.lower()
+        if lname in HOP_BY_HOP:
+            if lname == b"transfer-encoding":
+                self.chunked = b"chunked" in value.lower()
+            elif lname == b"connection":
+                self.drop = connection_tokens(value) - HOP_BY_HOP
+            return
+        if lname == b"content-length":
+            self.has_length = True
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
@@ -145,29 +159,28 @@ class UpstreamConnection(asyncio.Protocol):
         sink = self.sink
         headers, self.headers = self.headers, []
         reason, self.reason = self.reason, b""
+        drop, self.drop = self.drop, frozenset()
+        chunked, self.chunked = self.chunked, False
+        has_length, self.has_length = self.has_length, False
         if sink is None:
             return
         self.keep_alive = self.parser.should_keep_alive()
         if 100 <= status < 200:
             if status == 101:
                 self.tunnel = True
-            sink.response_head(status, reason, headers, BodyMode.NONE)
+            sink.response_head(status, reason, headers, BodyMode.NONE, drop)
             return
         if self.head_only or status in (204, 304):
             self.mode = BodyMode.NONE
+        elif chunked:
+            self.mode = BodyMode.CHUNKED
+        elif has_length:
+            self.mode = BodyMode.LENGTH
         else:
             self.mode = BodyMode.UNTIL_CLOSE
-            for name, value in headers:
-                lname = name.lower()
-                if lname == b"content-length":
-                    self.mode = BodyMode.LENGTH
-                elif lname == b"transfer-encoding" and b"chunked" in value.lower():
-                    self.mode = BodyMode.CHUNKED
-                    break
-        if self.mode is BodyMode.UNTIL_CLOSE:
             self.keep_alive = False
         self.head_sent = True
-        sink.response_head(status, reason, headers, self.mode)
+        sink.response_head(status, reason, headers, self.mode, drop)
         if self.head_only:
             # httptools cannot be told that a HEAD response has no body: finish here and start a
             # fresh parser for the next response on this connection.
