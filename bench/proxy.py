@@ -100,9 +100,17 @@ def _ms(text: str) -> float:
 
 def wrk(port: int, connections: int, duration: int) -> Result:
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency",
-         f"http://127.0.0.1:{port}/"],
-        capture_output=True, text=True, check=True,
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--latency",
+            f"http://127.0.0.1:{port}/",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     if "Latency Distribution" not in out:
         raise RuntimeError(f"wrk printed no latency distribution:\n{out}")
@@ -136,8 +144,12 @@ def serve_python_upstream(port: int) -> None:
     import uvloop
 
     body = b"hello from upstream\n"
-    response = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: "
-                + str(len(body)).encode() + b"\r\n\r\n" + body)
+    response = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+        + body
+    )
 
     class Protocol(asyncio.Protocol):
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -161,24 +173,41 @@ def serve_python_upstream(port: int) -> None:
 async def _asgi_app(scope: dict, receive: object, send: object) -> None:
     """A trivial ASGI app: what Gradio and Streamlit run on, minus the framework."""
     assert scope["type"] == "http"
-    await send({"type": "http.response.start", "status": 200,  # type: ignore[operator]
-                "headers": [(b"content-type", b"text/plain")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,  # type: ignore[operator]
+            "headers": [(b"content-type", b"text/plain")],
+        }
+    )
     await send({"type": "http.response.body", "body": b"hello from upstream\n"})  # type: ignore[operator]
 
 
 def serve_uvicorn_upstream(port: int) -> None:
     import uvicorn
 
-    uvicorn.run(_asgi_app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
-                loop="uvloop", http="httptools", backlog=4096)
+    uvicorn.run(
+        _asgi_app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+        backlog=4096,
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10)
-    parser.add_argument("--upstream", choices=["uvicorn", "python", "nginx"], default="uvicorn",
-                        help="uvicorn: a trivial ASGI app (what Gradio/Streamlit serve on); "
-                        "python: raw uvloop+httptools; nginx: a static answer")
+    parser.add_argument(
+        "--upstream",
+        choices=["uvicorn", "python", "nginx"],
+        default="uvicorn",
+        help="uvicorn: a trivial ASGI app (what Gradio/Streamlit serve on); "
+        "python: raw uvloop+httptools; nginx: a static answer",
+    )
     parser.add_argument("--serve-proxy", nargs=2, type=int, help=argparse.SUPPRESS)
     parser.add_argument("--serve-upstream", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--serve-uvicorn", type=int, help=argparse.SUPPRESS)
@@ -204,41 +233,57 @@ def main() -> int:
     try:
         if args.upstream == "nginx":
             (tmp / "upstream.conf").write_text(NGINX_UPSTREAM.format(tmp=tmp, port=up))
-            procs.append(subprocess.Popen([nginx, "-c", str(tmp / "upstream.conf"), "-e",
-                                           str(tmp / "upstream-error.log")]))
+            procs.append(
+                subprocess.Popen(
+                    [nginx, "-c", str(tmp / "upstream.conf"), "-e", str(tmp / "upstream-error.log")]
+                )
+            )
         else:
             mode = "--serve-upstream" if args.upstream == "python" else "--serve-uvicorn"
             procs.append(subprocess.Popen([sys.executable, __file__, mode, str(up)]))
         (tmp / "proxy.conf").write_text(NGINX_PROXY.format(tmp=tmp, port=ref, upstream=up))
-        procs.append(subprocess.Popen([nginx, "-c", str(tmp / "proxy.conf"), "-e",
-                                       str(tmp / "proxy-error.log")]))
-        procs.append(subprocess.Popen([sys.executable, __file__, "--serve-proxy", str(ours),
-                                       str(up)]))
+        procs.append(
+            subprocess.Popen(
+                [nginx, "-c", str(tmp / "proxy.conf"), "-e", str(tmp / "proxy-error.log")]
+            )
+        )
+        procs.append(
+            subprocess.Popen([sys.executable, __file__, "--serve-proxy", str(ours), str(up)])
+        )
         for port in (up, ours, ref):
             wait_port(port)
         for port in (up, ours, ref):
             wrk(port, 8, 1)  # warm up: connections, pools, caches
 
-        print(f"upstream: {args.upstream}; wrk -t1, {args.duration}s per run; "
-              f"{os.cpu_count()} CPUs")
+        print(
+            f"upstream: {args.upstream}; wrk -t1, {args.duration}s per run; {os.cpu_count()} CPUs"
+        )
         print(f"{'':>22} {'c':>3} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'of direct':>10}")
         for connections in (1, 64):
             direct = wrk(up, connections, args.duration)
-            rows = [("direct", direct), ("spacerunner proxy", wrk(ours, connections,
-                                                                   args.duration)),
-                    ("nginx (reference)", wrk(ref, connections, args.duration))]
+            rows = [
+                ("direct", direct),
+                ("spacerunner proxy", wrk(ours, connections, args.duration)),
+                ("nginx (reference)", wrk(ref, connections, args.duration)),
+            ]
             for name, result in rows:
                 ratio = result.rps / direct.rps
-                print(f"{name:>22} {connections:>3} {result.rps:>10.0f} {result.p50_ms:>8.3f} "
-                      f"{result.p99_ms:>8.3f} {ratio:>10.2f}"
-                      + (f"  ({result.errors} errors)" if result.errors else ""))
+                print(
+                    f"{name:>22} {connections:>3} {result.rps:>10.0f} {result.p50_ms:>8.3f} "
+                    f"{result.p99_ms:>8.3f} {ratio:>10.2f}"
+                    + (f"  ({result.errors} errors)" if result.errors else "")
+                )
             ours_result = rows[1][1]
             if connections == 1:
-                print(f"{'':>22} added p50 latency at c=1: "
-                      f"{ours_result.p50_ms - direct.p50_ms:.3f} ms (target < 0.5 ms)")
+                print(
+                    f"{'':>22} added p50 latency at c=1: "
+                    f"{ours_result.p50_ms - direct.p50_ms:.3f} ms (target < 0.5 ms)"
+                )
             else:
-                print(f"{'':>22} spacerunner keeps {ours_result.rps / direct.rps:.2f} of direct "
-                      f"at c=64 (target >= 0.5); nginx keeps {rows[2][1].rps / direct.rps:.2f}")
+                print(
+                    f"{'':>22} spacerunner keeps {ours_result.rps / direct.rps:.2f} of direct "
+                    f"at c=64 (target >= 0.5); nginx keeps {rows[2][1].rps / direct.rps:.2f}"
+                )
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)

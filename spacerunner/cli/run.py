@@ -57,7 +57,17 @@ async def _run(run: SpaceRun, *, quiet: bool) -> int:
             streamer = asyncio.create_task(_stream(instance.log.follow()))
         ready = asyncio.create_task(run.wait_ready())
         stopped = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait({ready, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        done: set[asyncio.Task[Any]] = set()
+        while not done:
+            done, _ = await asyncio.wait(
+                {ready, stopped}, timeout=10, return_when=asyncio.FIRST_COMPLETED
+            )
+            if not done:
+                limit = run.config.startup_duration_timeout
+                say(
+                    f"still starting after {time.monotonic() - started:.0f}s "
+                    f"(startup_duration_timeout: {limit:g}s)"
+                )
         if stopped in done:
             ready.cancel()
             say("interrupted while starting; stopping")
