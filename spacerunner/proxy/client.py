@@ -553,36 +553,24 @@ class ClientConnection(asyncio.Protocol):
             (b"Last-Modified", found.last_modified.encode()),
             (b"Cache-Control", b"no-cache"),
         ]
-        if static.not_modified(found, req.inm, req.ims):
-            self.resp_close = not req.keep_alive
-            self.transport.write(
-                response_head(
-                    304,
-                    b"Not Modified",
-                    headers,
-                    extra=route.response_headers,
-                    extra_names=route.response_header_names,
-                    close=self.resp_close,
-                )
-            )
-            self._finish()
-            return
-        headers += [
-            (b"Content-Type", found.content_type.encode()),
-            (b"Content-Length", str(found.size).encode()),
-        ]
+        fresh = static.not_modified(found, req.inm, req.ims)
+        if not fresh:
+            headers += [
+                (b"Content-Type", found.content_type.encode()),
+                (b"Content-Length", str(found.size).encode()),
+            ]
         self.resp_close = not req.keep_alive
         self.transport.write(
             response_head(
-                200,
-                b"OK",
+                304 if fresh else 200,
+                b"Not Modified" if fresh else b"OK",
                 headers,
                 extra=route.response_headers,
                 extra_names=route.response_header_names,
                 close=self.resp_close,
             )
         )
-        if req.method == b"GET":
+        if req.method == b"GET" and not fresh:
             await self._send_file(found)
         self._finish()
 
