@@ -79,6 +79,7 @@ class SpaceRun:
             await self.instance.wait_ready(timeout)
         except Exception as exc:
             self.route.down_reason = str(exc)
+            self.route.retry = False
             raise
         self.route.endpoint = self.instance.endpoint
 
@@ -86,6 +87,7 @@ class SpaceRun:
         assert self.instance is not None, "start() first"
         status = await self.instance.wait()
         self.route.endpoint = None
+        self.route.retry = False
         self.route.down_reason = f"{self.config.title} {status.reason}."
         return status
 

@@ -40,6 +40,7 @@ _SET_ASIDE = HOP_BY_HOP | FORWARDED
 
 class Request:
     __slots__ = (
+        "accept",
         "body",
         "buffered",
         "by_host",
@@ -73,6 +74,7 @@ class Request:
         self.chunked = False
         self.upgrade: bytes | None = None
         self.inm: bytes | None = None
+        self.accept = b""
         self.ims: bytes | None = None
         self.body: list[bytes] = []
         self.buffered = 0
@@ -120,6 +122,9 @@ class ClientConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.server.connections.discard(self)
+        if self.active is not None and self.active.route is not None:
+            self.active.route.active_requests -= 1
+            self.active.route.last_active = self.server.clock()
         if self.upstream is not None:
             self.upstream.abandon()
             self.upstream = None
@@ -210,6 +215,8 @@ class ClientConnection(asyncio.Protocol):
         req.headers.append((name, value))
         if lname == b"host":
             req.host = value
+        elif lname == b"accept":
+            req.accept = value
         elif lname == b"if-none-match":
             req.inm = value
         elif lname == b"if-modified-since":
@@ -266,6 +273,7 @@ class ClientConnection(asyncio.Protocol):
         route, req.by_host = match
         req.route = route
         route.last_active = self.server.clock()
+        route.active_requests += 1
         if not req.by_host and route.prefix and path == route.prefix.encode():
             query = req.url[len(path) :]
             self._send_redirect(route.prefix.encode() + b"/" + query)
@@ -273,10 +281,22 @@ class ClientConnection(asyncio.Protocol):
         endpoint = route.endpoint
         if endpoint is not None:
             self._forward(req, route, endpoint)
+        elif (
+            route.waker is not None
+            and req.method == b"GET"
+            and req.upgrade is None
+            and (b"text/html" in req.accept)
+        ):
+            # A person's browser: wake the Space in the background and show a page that reloads
+            # itself until the app answers. Other requests (API calls, WebSockets) are held.
+            route.wake_soon()
+            self._send_page(503, "Starting", route.down_reason, space=route.name, refresh=True)
         elif route.waker is not None:
             self._task = asyncio.ensure_future(self._wake(req, route))
         else:
-            self._send_page(503, "Space not running", route.down_reason, space=route.name)
+            self._send_page(
+                503, "Space not running", route.down_reason, space=route.name, refresh=route.retry
+            )
 
     async def _wake(self, req: Request, route: Route) -> None:
         waker = route.waker
@@ -327,7 +347,7 @@ class ClientConnection(asyncio.Protocol):
         self.upstream = conn
         conn.begin(self, head_only=req.method == b"HEAD")
         by_host = req.by_host
-        target = req.url if by_host else route.upstream_path(req.url)
+        target = route.upstream_path(req.url, by_host=by_host)
         prefix = route.prefix.encode() if route.strip_prefix and not by_host else b""
         head = request_head(
             req.method,
@@ -482,17 +502,21 @@ class ClientConnection(asyncio.Protocol):
         req, self.tunnel = self.active, None
         if req is not None and req.route is not None:
             req.route.open_tunnels -= 1
-            req.route.last_active = self.server.clock()
-            req.route = None
 
     # --- answers spacerunner makes itself ---
 
     def _send_page(
-        self, status: int, title: str, message: str, *, space: str = "", close: bool = False
+        self,
+        status: int,
+        title: str,
+        message: str,
+        *,
+        space: str = "",
+        close: bool = False,
+        refresh: bool = False,
     ) -> None:
-        refresh = 2 if status == 503 else 0
-        body = error_page(status, title, message, space=space, refresh=refresh)
-        headers = [(b"Retry-After", b"2")] if status == 503 else None
+        body = error_page(status, title, message, space=space, refresh=2 if refresh else 0)
+        headers = [(b"Retry-After", b"2")] if refresh else None
         self._send_simple(status, body, _HTML, headers=headers, close=close)
 
     def _send_redirect(self, location: bytes) -> None:
@@ -525,8 +549,9 @@ class ClientConnection(asyncio.Protocol):
 
     async def _serve_static(self, req: Request, route: Route, site: StaticSite) -> None:
         path = req.url.split(b"?", 1)[0]
-        if not req.by_host and route.prefix:
-            path = path[len(route.prefix) :]
+        prefix = route.prefix.encode()
+        if prefix and (path == prefix or path.startswith(prefix + b"/")):
+            path = path[len(prefix) :]
         if req.method not in (b"GET", b"HEAD"):
             self._send_simple(
                 405,
@@ -593,6 +618,10 @@ class ClientConnection(asyncio.Protocol):
     # --- end of a request ---
 
     def _finish(self) -> None:
+        req = self.active
+        if req is not None and req.route is not None:
+            req.route.active_requests -= 1
+            req.route.last_active = self.server.clock()
         self.active = None
         self._task = None
         if self.resp_close or self.closed:

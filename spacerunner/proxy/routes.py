@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -28,24 +30,53 @@ class Route:
     endpoint: Endpoint | None = None
     waker: Waker | None = None
     down_reason: str = "The app is not running."
+    retry: bool = True
+    """Whether being down is temporary (pages then reload themselves) or needs a person."""
     response_headers: tuple[tuple[bytes, bytes], ...] = ()
     """Headers added to (or replacing those of) every response, e.g. Spaces' custom_headers."""
     response_header_names: frozenset[bytes] = field(init=False)
     last_active: float = field(default_factory=time.monotonic)
     open_tunnels: int = 0
     """WebSocket (or other upgraded) connections open right now."""
+    active_requests: int = 0
+    """Requests being answered right now (a long stream counts until it ends)."""
 
     def __post_init__(self) -> None:
         self.response_header_names = frozenset(n.lower() for n, _ in self.response_headers)
+        self._wake_task: asyncio.Task[Endpoint] | None = None
 
-    def upstream_path(self, url: bytes) -> bytes:
-        """The request target the app sees."""
-        if self.strip_prefix and self.prefix:
-            rest = url[len(self.prefix) :]
-            if not rest.startswith(b"/"):
-                rest = b"/" + rest
-            return rest
+    def wake_soon(self) -> None:
+        """Start waking the app without waiting for it (what a browser's first visit does)."""
+        if self.waker is None or (self._wake_task is not None and not self._wake_task.done()):
+            return
+        self._wake_task = asyncio.ensure_future(self.waker())
+        self._wake_task.add_done_callback(_consume)
+
+    def upstream_path(self, url: bytes, *, by_host: bool = False) -> bytes:
+        """The request target the app sees.
+
+        Under a path prefix, an app that strips it (Gradio) sees paths without it and one that
+        keeps it (Streamlit's baseUrlPath) sees them as they are. Reached by host name, paths may
+        come with or without the prefix (the app's own links carry it); both reach the same place.
+        """
+        prefix = self.prefix.encode()
+        if not prefix:
+            return url
+        has_prefix = url == prefix or url.startswith((prefix + b"/", prefix + b"?"))
+        if self.strip_prefix:
+            if not has_prefix:
+                return url
+            rest = url[len(prefix) :]
+            return rest if rest.startswith(b"/") else b"/" + rest
+        if by_host and not has_prefix:
+            return prefix + url
         return url
+
+
+def _consume(task: asyncio.Task[Endpoint]) -> None:
+    """Retrieve a background wake's outcome; the supervisor records any failure itself."""
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        task.result()
 
 
 class Router:

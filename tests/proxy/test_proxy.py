@@ -72,7 +72,16 @@ def setup(loop_thread: LoopThread, tmp_path_factory: pytest.TempPathFactory) -> 
     router.add(Route("root", endpoint=upstream))
     router.add(Route("pre", prefix="/pre", strip_prefix=True, endpoint=upstream))
     router.add(Route("keep", prefix="/keep", endpoint=upstream))
-    router.add(Route("hosted", prefix="/unused-hosted", host="hosted.localhost", endpoint=upstream))
+    router.add(
+        Route(
+            "hosted",
+            prefix="/hosted",
+            host="hosted.localhost",
+            strip_prefix=True,
+            endpoint=upstream,
+        )
+    )
+    router.add(Route("kept", prefix="/kept", host="kept.localhost", endpoint=upstream))
     router.add(Route("down", prefix="/down", down_reason="It is asleep."))
     router.add(Route("dead", prefix="/dead", endpoint=Upstream("127.0.0.1", free_port())))
     router.add(Route("raw", prefix="/raw", endpoint=Upstream("127.0.0.1", raw_port)))
@@ -205,11 +214,31 @@ def test_bare_prefix_redirects_to_slash(setup: Setup) -> None:
 
 
 def test_host_routing(setup: Setup) -> None:
-    data = echo(
-        httpx.get(f"{setup.base}/via/host", headers={"Host": f"hosted.localhost:{setup.port}"})
-    )
+    host = f"hosted.localhost:{setup.port}"
+    data = echo(httpx.get(f"{setup.base}/via/host", headers={"Host": host}))
     assert data["path"] == "/via/host"
-    assert header(data, "x-forwarded-host") == [f"hosted.localhost:{setup.port}"]
+    assert header(data, "x-forwarded-host") == [host]
+    assert header(data, "x-forwarded-prefix") == []
+    # the app's own links carry its path prefix; by host name they reach the same place
+    assert echo(httpx.get(f"{setup.base}/hosted/x?q=1", headers={"Host": host}))["path"] == "/x"
+
+
+def test_host_routing_to_an_app_that_keeps_its_prefix(setup: Setup) -> None:
+    """Streamlit-style apps serve under their base path: a host-routed request gets it added."""
+    host = f"kept.localhost:{setup.port}"
+    assert echo(httpx.get(f"{setup.base}/x", headers={"Host": host}))["path"] == "/kept/x"
+    assert echo(httpx.get(f"{setup.base}/kept/x", headers={"Host": host}))["path"] == "/kept/x"
+
+
+def test_active_requests_are_counted(setup: Setup) -> None:
+    root = next(r for r in setup.router.routes if r.name == "root")
+    with httpx.stream("GET", f"{setup.base}/forever?id=count2") as response:
+        next(response.iter_lines())
+        assert root.active_requests == 1
+    deadline = time.monotonic() + 3
+    while root.active_requests and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert root.active_requests == 0
 
 
 def test_sse_is_not_buffered(setup: Setup) -> None:
