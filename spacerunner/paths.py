@@ -7,6 +7,9 @@ from pathlib import Path
 
 
 def state_dir() -> Path:
+    """``$SPACERUNNER_STATE_DIR``, else ``$XDG_STATE_HOME/spacerunner`` (~/.local/state)."""
+    if explicit := os.environ.get("SPACERUNNER_STATE_DIR"):
+        return Path(explicit)
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "spacerunner"
 

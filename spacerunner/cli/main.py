@@ -31,6 +31,24 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--env-file", type=Path, help="KEY=value variables and secrets for the app")
     run.add_argument("--log-dir", type=Path, help="where app logs are kept")
     run.add_argument("--quiet", action="store_true", help="do not stream the app's log")
+
+    from spacerunner.cli import client, serve
+
+    serve_parser = sub.add_parser("serve", help="serve every Space of a folder on one port")
+    serve.add_arguments(serve_parser)
+
+    ps = sub.add_parser("ps", help="list the Spaces of a running server")
+    client.add_arguments(ps)
+    ps.add_argument("--json", action="store_true", help="print the facts as JSON")
+    logs = sub.add_parser("logs", help="print a Space's log from a running server")
+    logs.add_argument("name")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    logs.add_argument("--tail", type=int, default=200, help="lines of history (default 200)")
+    client.add_arguments(logs)
+    for action in ("start", "stop", "restart"):
+        action_parser = sub.add_parser(action, help=f"{action} a Space of a running server")
+        action_parser.add_argument("name")
+        client.add_arguments(action_parser)
     return parser
 
 
@@ -45,6 +63,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             from spacerunner.cli.run import run_command
 
             return run_command(args)
+        if args.command == "serve":
+            from spacerunner.cli.serve import serve_command
+
+            return serve_command(args)
+        from spacerunner.cli import client
+
+        if args.command == "ps":
+            return client.ps_command(args)
+        if args.command == "logs":
+            return client.logs_command(args)
+        if args.command in ("start", "stop", "restart"):
+            return client.action_command(args)
     except SpacerunnerError as exc:
         print(f"spacerunner: {exc}", file=sys.stderr)
         return 1

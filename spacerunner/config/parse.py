@@ -168,21 +168,30 @@ def _python_version(r: _Reader, key: str, value: Any, node: yaml.Node) -> str | 
     return None
 
 
-def _duration(r: _Reader, key: str, value: Any, node: yaml.Node) -> float | None:
-    match = _DURATION.match(str(value)) if isinstance(value, str | int | float) else None
-    if match is None or isinstance(value, bool):
-        r.expected(key, "a duration such as '30m', '1h' or '90s'", value)
+def parse_duration(value: object) -> float | None:
+    """Seconds from '30m', '1h', '90s', '2d' or a bare number (minutes); ``None`` if unreadable."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    match = _DURATION.match(str(value))
+    if match is None:
         return None
     amount, unit = match.groups()
-    if unit is None:
+    return float(amount) * _UNIT_SECONDS[(unit or "m").lower()]
+
+
+def _duration(r: _Reader, key: str, value: Any, node: yaml.Node) -> float | None:
+    seconds = parse_duration(value)
+    if seconds is None:
+        r.expected(key, "a duration such as '30m', '1h' or '90s'", value)
+        return None
+    if isinstance(value, int | float) or str(value).strip().replace(".", "", 1).isdigit():
         r.problem(
             key,
             f"{value!r} has no unit; reading it as minutes, as Spaces does.",
             warning=True,
-            fix=f"write '{amount}m'.",
+            fix=f"write '{value}m'.",
         )
-        unit = "m"
-    return float(amount) * _UNIT_SECONDS[unit.lower()]
+    return seconds
 
 
 def _custom_headers(

@@ -32,6 +32,7 @@ class ProxyServer:
         self.clock = clock
         self.closing = False
         self._server: asyncio.Server | None = None
+        self._port: int | None = None
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         loop = asyncio.get_running_loop()
@@ -46,11 +47,12 @@ class ProxyServer:
         for sock in self._server.sockets:
             if sock.family in (socket.AF_INET, socket.AF_INET6):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._port = int(self._server.sockets[0].getsockname()[1])
 
     @property
     def port(self) -> int:
-        assert self._server is not None, "start() the proxy first"
-        return int(self._server.sockets[0].getsockname()[1])
+        assert self._port is not None, "start() the proxy first"
+        return self._port
 
     async def close(self) -> None:
         self.closing = True

@@ -1,0 +1,88 @@
+"""``ps``, ``logs``, ``start``, ``stop``, ``restart``: talk to a running ``spacerunner serve``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import urllib.error
+import urllib.request
+from typing import Any
+
+from spacerunner.errors import SpacerunnerError
+from spacerunner.paths import state_dir
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", help="the server (default: the one started last on this machine)")
+    parser.add_argument("--token", help="management token (default: from the server file)")
+
+
+def _server(args: argparse.Namespace) -> tuple[str, str | None]:
+    url, token = args.url, args.token
+    if url is None or token is None:
+        path = state_dir() / "server.json"
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            if url is None:
+                raise SpacerunnerError(
+                    f"no running 'spacerunner serve' found ({path} is missing). Fix: start one, "
+                    "or pass --url and --token."
+                ) from exc
+            data = {}
+        url = url or data.get("url")
+        token = token or data.get("token")
+    return str(url).rstrip("/"), token
+
+
+def _request(args: argparse.Namespace, method: str, path: str) -> Any:
+    url, token = _server(args)
+    request = urllib.request.Request(url + path, method=method)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        return urllib.request.urlopen(request, timeout=None if "follow=1" in path else 600)
+    except urllib.error.HTTPError as exc:
+        try:
+            message = json.loads(exc.read()).get("error", exc.reason)
+        except ValueError:
+            message = exc.reason
+        raise SpacerunnerError(f"{method} {url}{path}: {exc.code} {message}") from exc
+    except urllib.error.URLError as exc:
+        raise SpacerunnerError(
+            f"cannot reach the server at {url}: {exc.reason}. Fix: is 'spacerunner serve' running?"
+        ) from exc
+
+
+def ps_command(args: argparse.Namespace) -> int:
+    with _request(args, "GET", "/api/spaces") as response:
+        spaces = json.loads(response.read())["spaces"]
+    if args.json:
+        print(json.dumps(spaces, indent=2))
+        return 0
+    print(f"{'NAME':<24} {'SDK':<10} {'STATE':<11} {'RESTARTS':>8}  URL")
+    for s in spaces:
+        print(
+            f"{s['name']:<24} {s['sdk'] or '-':<10} {s['state']:<11} {s['restarts']:>8}  "
+            f"{s['url']}" + (f"  ({s['reason']})" if s["reason"] else "")
+        )
+    return 0
+
+
+def logs_command(args: argparse.Namespace) -> int:
+    query = f"?tail={args.tail}" + ("&follow=1" if args.follow else "")
+    with _request(args, "GET", f"/api/spaces/{args.name}/logs{query}") as response:
+        for raw in response:
+            sys.stdout.write(raw.decode("utf-8", "replace"))
+            sys.stdout.flush()
+    return 0
+
+
+def action_command(args: argparse.Namespace) -> int:
+    with _request(args, "POST", f"/api/spaces/{args.name}/{args.command}") as response:
+        facts = json.loads(response.read())
+    print(
+        f"{facts['name']}: {facts['state']}" + (f" ({facts['reason']})" if facts["reason"] else "")
+    )
+    return 0

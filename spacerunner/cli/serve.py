@@ -1,0 +1,106 @@
+"""``spacerunner serve [DIR ...]``: every Space of the folders on one port."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+from spacerunner.cli.run import event_loop_runner, say
+from spacerunner.config.parse import parse_duration
+from spacerunner.errors import SpacerunnerError
+from spacerunner.launch.envfile import read_env_file
+from spacerunner.paths import state_dir
+from spacerunner.server.facts import space_facts
+from spacerunner.server.serve import Portfolio, ServeOptions
+from spacerunner.supervisor import Policy
+from spacerunner.supervisor.supervisor import SpaceOptions
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "dirs",
+        nargs="*",
+        type=Path,
+        default=[Path("spaces")],
+        help="folders of Spaces, or Space folders (default: spaces/)",
+    )
+    parser.add_argument("--port", type=int, default=8000, help="port to serve on (default 8000)")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to serve on (default 127.0.0.1; see README before exposing it)",
+    )
+    parser.add_argument(
+        "--token",
+        help="management token (default: $SPACERUNNER_TOKEN or a new random one, printed at start)",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        default="30m",
+        help="sleep a Space after this long without visitors, e.g. 30m, 90s; "
+        "0 = never (default 30m)",
+    )
+    parser.add_argument(
+        "--env-file", type=Path, help="KEY=value variables and secrets for every Space"
+    )
+    parser.add_argument(
+        "--no-watch",
+        action="store_true",
+        help="do not follow the folders for added, changed or removed Spaces",
+    )
+    parser.add_argument("--state-dir", type=Path, help="where logs and state are kept")
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    for folder in args.dirs:
+        if not folder.is_dir():
+            raise SpacerunnerError(
+                f"{folder}: no such folder. Fix: pass a folder of Spaces, "
+                "e.g. 'spacerunner serve spaces/'."
+            )
+    idle = parse_duration(args.idle_timeout)
+    if idle is None:
+        raise SpacerunnerError(
+            f"--idle-timeout {args.idle_timeout!r}: expected a duration such as 30m, 90s or 0."
+        )
+    options = ServeOptions(
+        dirs=tuple(args.dirs),
+        host=args.host,
+        port=args.port,
+        token=args.token,
+        policy=Policy(idle_timeout=idle, watch=not args.no_watch),
+        spaces=SpaceOptions(variables=read_env_file(args.env_file) if args.env_file else {}),
+        state_dir=args.state_dir or state_dir(),
+    )
+    return event_loop_runner()(_serve(Portfolio(options)))
+
+
+async def _serve(portfolio: Portfolio) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await portfolio.start()
+        assert portfolio.supervisor is not None
+        spaces = portfolio.supervisor.spaces.values()
+        say(f"serving {len(spaces)} Space{'s' if len(spaces) != 1 else ''} at {portfolio.url}/")
+        for space in sorted(spaces, key=lambda s: s.name):
+            facts = space_facts(space, portfolio.proxy.port)
+            line = f"  {facts['emoji']} {space.name:<24} {portfolio.url}{facts['url']}"
+            if space.reason and facts["state"] == "error":
+                line += f"  [error: {space.reason.splitlines()[0]}]"
+            print(line, file=sys.stderr)
+        say(f"management token: {portfolio.token}")
+        say(f"admin in a browser: {portfolio.url}/login?token={portfolio.token}")
+        say("Spaces start on their first visit; Ctrl-C stops everything")
+        await stop.wait()
+        say("stopping")
+        return 0
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        await portfolio.close()

@@ -1,0 +1,237 @@
+"""The control app behind `/`: gallery, Space pages, logs and the JSON API.
+
+It is a plain ASGI app served in the same process; spacerunner's proxy routes every path that
+is not a Space's (`/spaces/<name>/...`) to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+from starlette.routing import Route
+
+from spacerunner.server.facts import gallery_order, space_facts, tail_file
+from spacerunner.supervisor import ManagedSpace, Supervisor
+from spacerunner.supervisor.space import SpaceUnavailable
+
+COOKIE = "spacerunner_token"
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.PackageLoader("spacerunner.server", "templates"),
+    autoescape=jinja2.select_autoescape(default=True),
+)
+
+
+def build_app(supervisor: Supervisor, *, token: str, port: int) -> Starlette:
+    """The control app for ``supervisor``; ``token`` guards logs and actions."""
+
+    def admin(request: Request) -> bool:
+        given = request.cookies.get(COOKIE, "")
+        auth = request.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            given = auth[7:].strip()
+        return bool(given) and secrets.compare_digest(given.encode(), token.encode())
+
+    def denied() -> JSONResponse:
+        return JSONResponse(
+            {
+                "error": "a token is required: 'Authorization: Bearer TOKEN' (printed by "
+                "'spacerunner serve' at start), or open /login?token=TOKEN once"
+            },
+            status_code=401,
+        )
+
+    def space_or_404(name: str) -> ManagedSpace | None:
+        return supervisor.spaces.get(name)
+
+    def not_found(name: str, *, html: bool) -> Response:
+        message = f"No Space named {name!r} is served here."
+        if html:
+            return page("error.html", {"title": "Not found", "message": message}, status=404)
+        return JSONResponse({"error": message}, status_code=404)
+
+    def page(template: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+        body = _TEMPLATES.get_template(template).render(**context)
+        return HTMLResponse(body, status_code=status)
+
+    def facts() -> list[dict[str, Any]]:
+        return gallery_order([space_facts(s, port) for s in supervisor.spaces.values()])
+
+    async def gallery(request: Request) -> Response:
+        return page(
+            "gallery.html",
+            {"spaces": facts(), "version": supervisor.version, "admin": admin(request)},
+        )
+
+    async def space_page(request: Request) -> Response:
+        space = space_or_404(request.path_params["name"])
+        if space is None:
+            return not_found(request.path_params["name"], html=True)
+        return page("space.html", {"space": space_facts(space, port), "admin": admin(request)})
+
+    async def logs_page(request: Request) -> Response:
+        space = space_or_404(request.path_params["name"])
+        if space is None:
+            return not_found(request.path_params["name"], html=True)
+        return page("logs.html", {"space": space_facts(space, port), "admin": admin(request)})
+
+    async def login(request: Request) -> Response:
+        given = request.query_params.get("token", "")
+        if not secrets.compare_digest(given.encode(), token.encode()):
+            return page(
+                "error.html",
+                {"title": "Wrong token", "message": "That token is not this server's."},
+                status=401,
+            )
+        response = RedirectResponse("/", status_code=303)
+        response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/api")
+        return response
+
+    async def api_list(request: Request) -> Response:
+        return JSONResponse({"spaces": facts(), "version": supervisor.version})
+
+    async def api_space(request: Request) -> Response:
+        space = space_or_404(request.path_params["name"])
+        if space is None:
+            return not_found(request.path_params["name"], html=False)
+        return JSONResponse(space_facts(space, port))
+
+    async def api_whoami(request: Request) -> Response:
+        return JSONResponse({"admin": admin(request)})
+
+    async def api_action(request: Request) -> Response:
+        if not admin(request):
+            return denied()
+        space = space_or_404(request.path_params["name"])
+        if space is None:
+            return not_found(request.path_params["name"], html=False)
+        action = request.path_params["action"]
+        try:
+            if action == "start":
+                await space.admin_start()
+            elif action == "stop":
+                await space.stop(sleep=False)
+            elif action == "restart":
+                await space.restart()
+            elif action == "sleep":
+                await space.stop(sleep=True)
+            else:
+                return JSONResponse(
+                    {"error": f"no action {action!r}: use start, stop, restart or sleep"},
+                    status_code=404,
+                )
+        except SpaceUnavailable as exc:
+            return JSONResponse({"error": str(exc), **space_facts(space, port)}, status_code=409)
+        return JSONResponse(space_facts(space, port))
+
+    async def api_logs(request: Request) -> Response:
+        if not admin(request):
+            return denied()
+        space = space_or_404(request.path_params["name"])
+        if space is None:
+            return not_found(request.path_params["name"], html=False)
+        tail = int(request.query_params.get("tail", "200"))
+        follow = request.query_params.get("follow") in ("1", "true", "yes")
+        sse = request.query_params.get("format") == "sse"
+        lines = _log_lines(space, supervisor, tail, follow)
+        if sse:
+            return StreamingResponse(
+                _as_sse(lines),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-store"},
+            )
+        if not follow:
+            return PlainTextResponse("".join([line + "\n" async for line in lines]))
+        return StreamingResponse(
+            (line + "\n" async for line in lines), media_type="text/plain; charset=utf-8"
+        )
+
+    async def api_events(request: Request) -> Response:
+        """Server-sent state changes for the gallery (public facts only)."""
+
+        async def events() -> AsyncIterator[bytes]:
+            version = -1
+            while True:
+                version = await supervisor.wait_changed(version, 15)
+                yield f"data: {json.dumps({'version': version, 'spaces': facts()})}\n\n".encode()
+
+        return StreamingResponse(
+            events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+        )
+
+    async def favicon(request: Request) -> Response:
+        return Response(status_code=204)
+
+    async def fallback(request: Request) -> Response:
+        path = request.url.path
+        if path.startswith("/spaces/"):
+            return not_found(path.split("/")[2], html=True)
+        return page(
+            "error.html", {"title": "Not found", "message": f"Nothing at {path}."}, status=404
+        )
+
+    return Starlette(
+        routes=[
+            Route("/", gallery),
+            Route("/space/{name}", space_page),
+            Route("/space/{name}/logs", logs_page),
+            Route("/login", login),
+            Route("/favicon.ico", favicon),
+            Route("/api/spaces", api_list),
+            Route("/api/events", api_events),
+            Route("/api/whoami", api_whoami),
+            Route("/api/spaces/{name}", api_space),
+            Route("/api/spaces/{name}/logs", api_logs),
+            Route("/api/spaces/{name}/{action}", api_action, methods=["POST"]),
+            Route("/{path:path}", fallback),
+        ]
+    )
+
+
+async def _log_lines(
+    space: ManagedSpace, supervisor: Supervisor, tail: int, follow: bool
+) -> AsyncIterator[str]:
+    """The last ``tail`` lines, then (with ``follow``) new lines across restarts."""
+    log = space.log
+    if log is None:
+        log_dir = getattr(supervisor.backend, "log_dir", None)
+        if isinstance(log_dir, Path):
+            for line in tail_file(log_dir / f"{space.name}.log", tail):
+                yield line
+        tail = 0
+    elif not follow:
+        for line in log.tail(tail):
+            yield line
+        return
+    if not follow:
+        return
+    version = supervisor.version
+    while True:
+        log = space.log
+        if log is not None:
+            async for line in log.follow(history=tail):
+                yield line
+            tail = 0
+        while space.log is log:  # wait for the next run's log
+            version = await supervisor.wait_changed(version, 30)
+            await asyncio.sleep(0)
+
+
+async def _as_sse(lines: AsyncIterator[str]) -> AsyncIterator[bytes]:
+    async for line in lines:
+        yield f"data: {json.dumps(line)}\n\n".encode()

@@ -1,0 +1,82 @@
+"""What the gallery, the API and `spacerunner ps` say about a Space: one dict, one source."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from spacerunner.supervisor.space import ManagedSpace
+
+COLOR_HEX = {
+    "red": "#f87171",
+    "yellow": "#facc15",
+    "green": "#4ade80",
+    "blue": "#60a5fa",
+    "indigo": "#818cf8",
+    "purple": "#c084fc",
+    "pink": "#f472b6",
+    "gray": "#9ca3af",
+}
+
+
+def space_facts(space: ManagedSpace, port: int) -> dict[str, Any]:
+    config = space.config
+    now = time.monotonic()
+    instance = space.instance
+    pid = getattr(instance, "pid", None) if instance is not None else None
+    return {
+        "name": space.name,
+        "title": space.title,
+        "emoji": (config.emoji if config else None) or "🚀",
+        "sdk": config.sdk.value if config else None,
+        "sdk_version": config.sdk_version if config else None,
+        "short_description": config.short_description if config else None,
+        "tags": list(config.tags) if config else [],
+        "pinned": bool(config and config.pinned),
+        "color_from": config.color_from if config else "gray",
+        "color_to": config.color_to if config else "gray",
+        "gradient": [
+            COLOR_HEX.get(config.color_from if config else "gray", "#9ca3af"),
+            COLOR_HEX.get(config.color_to if config else "gray", "#9ca3af"),
+        ],
+        "disable_embedding": bool(config and config.disable_embedding),
+        "full_width": bool(config and config.full_width),
+        "license": config.license if config else None,
+        "state": space.state.value,
+        "reason": space.reason,
+        "last_exit": space.last_exit,
+        "restarts": space.restarts,
+        "pid": pid,
+        "started_at": space.started_at,
+        "ready_at": space.ready_at,
+        "idle_seconds": round(space.idle_for(now), 1),
+        "open_websockets": space.route.open_tunnels,
+        "active_requests": space.route.active_requests,
+        "path": str(space.path),
+        "url": f"/spaces/{space.name}/",
+        "host_url": f"http://{space.name}.localhost:{port}/",
+        "page": f"/space/{space.name}",
+    }
+
+
+def gallery_order(facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pinned Spaces first, then by title."""
+    return sorted(facts, key=lambda f: (not f["pinned"], str(f["title"]).lower()))
+
+
+def tail_file(path: Path, lines: int) -> list[str]:
+    """The last ``lines`` lines of a log file (empty when there is none yet)."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, 2)
+            size = handle.tell()
+            handle.seek(max(0, size - 256 * 1024))
+            data = handle.read()
+    except OSError:
+        return []
+    kept: deque[str] = deque(maxlen=max(lines, 0))
+    for line in data.decode("utf-8", "replace").splitlines():
+        kept.append(line)
+    return list(kept)

@@ -1,0 +1,152 @@
+"""A folder of Spaces on one port: proxy + supervisor + control app, started and stopped as one.
+
+Order at start: the proxy binds first (a port in use fails before anything else happens), the
+previous server's leftovers are ended, Spaces are registered (none started: they start on their
+first visit), then the control app and the server file the CLI finds it by.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import uvicorn
+
+from spacerunner.backends.base import Upstream
+from spacerunner.backends.local import LocalBackend
+from spacerunner.paths import state_dir as default_state_dir
+from spacerunner.proxy import ProxyServer, Route, Router
+from spacerunner.server.app import build_app
+from spacerunner.supervisor import Policy, Supervisor
+from spacerunner.supervisor.state import StateFile
+from spacerunner.supervisor.supervisor import SpaceOptions
+
+CONTROL = "_control"
+"""The route of the control app (no Space name starts with '_')."""
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    dirs: tuple[Path, ...]
+    host: str = "127.0.0.1"
+    port: int = 8000
+    token: str | None = None
+    policy: Policy = field(default_factory=Policy)
+    spaces: SpaceOptions = field(default_factory=SpaceOptions)
+    state_dir: Path = field(default_factory=default_state_dir)
+
+
+class _EmbeddedUvicorn(uvicorn.Server):
+    """uvicorn inside our event loop: signals stay spacerunner's."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class Portfolio:
+    def __init__(self, options: ServeOptions) -> None:
+        self.options = options
+        self.token = (
+            options.token or os.environ.get("SPACERUNNER_TOKEN") or secrets.token_urlsafe(18)
+        )
+        self.router = Router()
+        self.proxy = ProxyServer(self.router)
+        self.supervisor: Supervisor | None = None
+        self._control: _EmbeddedUvicorn | None = None
+        self._control_task: asyncio.Task[None] | None = None
+        self.server_file: Path | None = None
+
+    @property
+    def url(self) -> str:
+        host = self.options.host
+        shown = "127.0.0.1" if host in ("0.0.0.0", "") else f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{self.proxy.port}"
+
+    async def start(self) -> None:
+        options = self.options
+        await self.proxy.start(options.host, options.port)
+        port = self.proxy.port
+        serve_dir = options.state_dir / "serve" / str(port)
+        backend = LocalBackend(serve_dir / "logs")
+        self.supervisor = Supervisor(
+            list(options.dirs),
+            backend,
+            self.router,
+            state=StateFile(serve_dir / "state.json"),
+            public_port=port,
+            policy=options.policy,
+            options=options.spaces,
+        )
+        await self.supervisor.start()
+        await self._start_control(port)
+        self._write_server_file(port)
+
+    async def _start_control(self, port: int) -> None:
+        assert self.supervisor is not None
+        app = build_app(self.supervisor, token=self.token, port=port)
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            http="httptools",
+            timeout_graceful_shutdown=1,
+        )
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        self._control = _EmbeddedUvicorn(config)
+        self._control_task = asyncio.create_task(self._control.serve(sockets=[sock]))
+        while not self._control.started:
+            if self._control_task.done():
+                self._control_task.result()
+            await asyncio.sleep(0.01)
+        control_port = sock.getsockname()[1]
+        self.router.add(Route(CONTROL, endpoint=Upstream("127.0.0.1", control_port)))
+
+    def _write_server_file(self, port: int) -> None:
+        data = {
+            "url": self.url,
+            "port": port,
+            "pid": os.getpid(),
+            "token": self.token,
+            "dirs": [str(d) for d in self.options.dirs],
+        }
+        for path in (
+            self.options.state_dir / "serve" / str(port) / "server.json",
+            self.options.state_dir / "server.json",
+        ):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                json.dump(data, handle)
+        self.server_file = self.options.state_dir / "server.json"
+
+    async def close(self) -> None:
+        try:
+            if self.supervisor is not None:
+                await self.supervisor.close()
+        finally:
+            if self._control is not None and self._control_task is not None:
+                self._control.should_exit = True
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._control_task, 5)
+            await self.proxy.close()
+            self._remove_server_file()
+
+    def _remove_server_file(self) -> None:
+        port = self.proxy.port if self.supervisor is not None else None
+        for path in (
+            self.options.state_dir / "serve" / str(port) / "server.json",
+            self.options.state_dir / "server.json",
+        ):
+            with contextlib.suppress(OSError, ValueError):
+                if json.loads(path.read_text()).get("pid") == os.getpid():
+                    path.unlink()

@@ -1,0 +1,176 @@
+"""The supervisor of a folder of Spaces: discovery, file watching, idle sleep, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import watchfiles
+
+from spacerunner.backends.base import Backend
+from spacerunner.config.header import README
+from spacerunner.proxy.routes import Router
+from spacerunner.supervisor.discovery import discover
+from spacerunner.supervisor.policy import Policy
+from spacerunner.supervisor.space import ManagedSpace, SpaceState
+from spacerunner.supervisor.state import StateFile
+
+logger = logging.getLogger("spacerunner.supervisor")
+
+_RESTART_FILES = {"requirements.txt", "pre-requirements.txt", "packages.txt", "Dockerfile"}
+_IGNORED_DIRS = {"__pycache__", ".git", "flagged", ".gradio", ".streamlit-cache", "node_modules"}
+
+
+@dataclass(frozen=True)
+class SpaceOptions:
+    """What every supervised Space is launched with."""
+
+    python: str = sys.executable
+    author: str = "local"
+    variables: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+
+class Supervisor:
+    def __init__(
+        self,
+        dirs: list[Path],
+        backend: Backend,
+        router: Router,
+        *,
+        state: StateFile,
+        public_port: int,
+        policy: Policy | None = None,
+        options: SpaceOptions | None = None,
+    ) -> None:
+        self.dirs = [d.absolute() for d in dirs]
+        self.backend = backend
+        self.router = router
+        self.state = state
+        self.public_port = public_port
+        self.policy = policy or Policy()
+        self.options = options or SpaceOptions()
+        self.spaces: dict[str, ManagedSpace] = {}
+        self.version = 0
+        """Bumped at every change people may want to see (state, added, removed)."""
+        self._changed = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stop_watching = asyncio.Event()
+
+    # --- lifecycle ---
+
+    async def start(self) -> None:
+        ended = self.state.reap_orphans()
+        if ended:
+            logger.warning(
+                "ended %d app processes a previous server left running: %s", len(ended), ended
+            )
+        self.scan()
+        self._tasks.append(asyncio.create_task(self._idle_loop(), name="idle"))
+        if self.policy.watch:
+            self._tasks.append(asyncio.create_task(self._watch_loop(), name="watch"))
+
+    async def close(self) -> None:
+        self._stop_watching.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await asyncio.gather(*(s.close() for s in self.spaces.values()), return_exceptions=True)
+        await self.backend.close()
+
+    def changed(self) -> None:
+        self.version += 1
+        self._changed.set()
+
+    async def wait_changed(self, version: int, timeout: float) -> int:
+        """Wait until :attr:`version` moves past ``version`` (or ``timeout``); returns it."""
+        if self.version == version:
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout)
+        return self.version
+
+    # --- the Spaces ---
+
+    def scan(self) -> tuple[list[str], list[str]]:
+        """Register Spaces that appeared; returns (added, gone) names. Gone ones are stopped."""
+        found = {f.name: f for f in discover(self.dirs)}
+        added = []
+        for name, item in found.items():
+            if name not in self.spaces:
+                space = ManagedSpace(name, item.path, self, problem=item.problem)
+                if self.state.record(name).stopped and space.config is not None:
+                    space._set(SpaceState.STOPPED, "stopped by an admin")
+                self.spaces[name] = space
+                added.append(name)
+        gone = [name for name in self.spaces if name not in found]
+        for name in gone:
+            space = self.spaces.pop(name)
+            task = asyncio.ensure_future(space.close())
+            task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+        if added or gone:
+            self.changed()
+        return added, gone
+
+    def space_for(self, path: Path) -> ManagedSpace | None:
+        for space in self.spaces.values():
+            if path == space.path or path.is_relative_to(space.path):
+                return space
+        return None
+
+    async def files_changed(self, paths: set[Path]) -> None:
+        """React to changed files: new and removed Spaces, edited headers, edited apps."""
+        self.scan()
+        touched: dict[str, tuple[ManagedSpace, bool]] = {}
+        for path in paths:
+            space = self.space_for(path)
+            if space is None:
+                continue
+            rel = path.relative_to(space.path)
+            if any(part in _IGNORED_DIRS or part.startswith(".") for part in rel.parts[:-1]):
+                continue
+            header = rel.parts == (README,)
+            code = rel.suffix == ".py" or rel.name in _RESTART_FILES
+            if header or code:
+                previous = touched.get(space.name, (space, False))
+                touched[space.name] = (space, previous[1] or header)
+        for space, header in touched.values():
+            config_changed = space.reload() if header else False
+            if space.instance is not None and (config_changed or not header):
+                space.instance.log.note("files changed; restarting")
+                await space.restart()
+            self.changed()
+
+    async def _watch_loop(self) -> None:
+        async for changes in watchfiles.awatch(
+            *[d for d in self.dirs if d.exists()],
+            debounce=self.policy.watch_debounce_ms,
+            step=50,
+            stop_event=self._stop_watching,
+            recursive=True,
+        ):
+            try:
+                await self.files_changed({Path(p) for _, p in changes})
+            except Exception:  # keep watching whatever one change did
+                logger.exception("while following file changes")
+
+    async def _idle_loop(self) -> None:
+        idle = self.policy.idle_timeout
+        tick = min(max(idle / 4, 0.1), 5.0) if idle > 0 else 5.0
+        while True:
+            await asyncio.sleep(tick)
+            if idle <= 0:
+                continue
+            now = time.monotonic()
+            for space in list(self.spaces.values()):
+                if space.state is SpaceState.RUNNING and space.idle_for(now) > idle:
+                    if space.instance is not None:
+                        space.instance.log.note(f"idle for {idle:g}s; going to sleep")
+                    await space.stop(sleep=True)
