@@ -302,7 +302,7 @@ def test_state_survives_a_restart_and_orphans_are_ended(
 
 def test_cli_talks_to_a_running_server(make_server, tmp_path: Path) -> None:
     http_space(tmp_path / "spaces", "app")
-    server = make_server()
+    make_server()
     env = {**os.environ, "SPACERUNNER_STATE_DIR": str(tmp_path / "state")}
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
