@@ -17,11 +17,7 @@ def _children() -> dict[int, psutil.Process]:
     return {p.pid: p for p in psutil.Process().children(recursive=True)}
 
 
-@pytest.fixture(autouse=True)
-def no_leftover_children() -> Iterator[None]:
-    """Every test must leave no process of its own behind."""
-    before = set(_children())
-    yield
+def _check_no_new_children(before: set[int]) -> None:
     deadline = time.monotonic() + 5
     while True:
         extra = {pid: p for pid, p in _children().items() if pid not in before}
@@ -38,6 +34,28 @@ def no_leftover_children() -> Iterator[None]:
         for p in live.values():
             p.kill()
         pytest.fail("processes left behind:\n" + "\n".join(described))
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_children(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test must leave no process of its own behind.
+
+    In modules marked ``shared_processes`` a module-scoped server starts apps on demand and owns
+    them; there the check runs when the module's fixtures are torn down.
+    """
+    if request.node.get_closest_marker("shared_processes"):
+        yield
+        return
+    before = set(_children())
+    yield
+    _check_no_new_children(before)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_leftover_children_per_module() -> Iterator[None]:
+    before = set(_children())
+    yield
+    _check_no_new_children(before)
 
 
 @pytest.fixture(scope="module")
