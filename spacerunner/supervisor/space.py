@@ -277,7 +277,8 @@ class ManagedSpace:
             await asyncio.sleep(policy.health_interval)
             if self.instance is not instance or self.state is not SpaceState.RUNNING:
                 return
-            code = await http_status(host, port, plan.probe.path, timeout=5)
+            timeout = min(5.0, max(0.5, policy.health_interval))
+            code = await http_status(host, port, plan.probe.path, timeout=timeout)
             failures = 0 if code is not None and code < 500 else failures + 1
             if failures >= policy.health_failures:
                 self._exit_reason = f"stopped answering health checks ({failures} in a row)"

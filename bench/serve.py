@@ -1,0 +1,136 @@
+"""`spacerunner serve`: waking a sleeping Gradio Space vs `python app.py`, and server memory.
+
+    python bench/serve.py [--runs 3]
+
+1. Time to first byte: `python app.py` from spawn to its first answered request (the baseline),
+   against a request to a sleeping Space through `spacerunner serve` (wake, start, answer),
+   in the same run, alternating.
+2. Resident memory of the server process with 1 and with 50 registered (sleeping) Spaces.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+GRADIO_SPACE = ROOT / "spaces" / "hello-gradio"
+TOKEN = "bench-token"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def first_byte(url: str, timeout: float = 120) -> float:
+    """Seconds until ``url`` answers 200 (retrying while nothing listens)."""
+    start = time.perf_counter()
+    deadline = start + timeout
+    while time.perf_counter() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                response.read(1)
+                if response.status == 200:
+                    return time.perf_counter() - start
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.02)
+    raise RuntimeError(f"{url} never answered")
+
+
+def baseline(python: str) -> float:
+    port = free_port()
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
+    start = time.perf_counter()
+    proc = subprocess.Popen([python, "app.py"], cwd=GRADIO_SPACE, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        first_byte(f"http://127.0.0.1:{port}/gradio_api/info")
+        return time.perf_counter() - start
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def start_server(dirs: list[Path], port: int, state: Path) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "spacerunner", "serve", *map(str, dirs), "--port", str(port),
+         "--token", TOKEN, "--no-watch", "--state-dir", str(state)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    first_byte(f"http://127.0.0.1:{port}/api/spaces")
+    return proc
+
+
+def post(url: str) -> None:
+    request = urllib.request.Request(url, method="POST",
+                                     headers={"Authorization": f"Bearer {TOKEN}"})
+    urllib.request.urlopen(request, timeout=60).read()
+
+
+def rss_mib(pid: int) -> float:
+    return psutil.Process(pid).memory_info().rss / 2**20
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+    try:
+        port = free_port()
+        server = start_server([GRADIO_SPACE], port, tmp / "state")
+        direct, woken = [], []
+        try:
+            for _ in range(args.runs):
+                direct.append(baseline(sys.executable))
+                post(f"http://127.0.0.1:{port}/api/spaces/hello-gradio/sleep")
+                woken.append(first_byte(
+                    f"http://127.0.0.1:{port}/spaces/hello-gradio/gradio_api/info"))
+            one_space_rss = rss_mib(server.pid)
+        finally:
+            server.terminate()
+            server.wait(30)
+        d, w = statistics.median(direct), statistics.median(woken)
+        print(f"time to first byte, median of {args.runs} (Gradio hello-gradio):")
+        print(f"  python app.py             {d:6.2f} s   {', '.join(f'{x:.2f}' for x in direct)}")
+        print(f"  wake through serve        {w:6.2f} s   {', '.join(f'{x:.2f}' for x in woken)}")
+        print(f"  ratio wake / direct       {w / d:6.2f}   (added {w - d:+.2f} s)")
+
+        many = tmp / "many"
+        for i in range(50):
+            space = many / f"space-{i:02d}"
+            space.mkdir(parents=True)
+            shutil.copy(GRADIO_SPACE / "README.md", space / "README.md")
+            shutil.copy(GRADIO_SPACE / "app.py", space / "app.py")
+        port = free_port()
+        server = start_server([many], port, tmp / "state-many")
+        try:
+            time.sleep(1)
+            fifty = rss_mib(server.pid)
+        finally:
+            server.terminate()
+            server.wait(30)
+        print("server memory (RSS of the spacerunner process):")
+        print(f"  1 Space (after the runs)  {one_space_rss:6.1f} MiB")
+        print(f"  50 sleeping Spaces        {fifty:6.1f} MiB")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
