@@ -53,9 +53,7 @@ class SpaceRun:
 
     @property
     def url(self) -> str:
-        host = self.options.host
-        shown = "127.0.0.1" if host in ("0.0.0.0", "") else f"[{host}]" if ":" in host else host
-        return f"http://{shown}:{self.proxy.port}/"
+        return self.proxy.url + "/"
 
     async def start(self) -> Instance:
         """Bind the proxy, then start the app (not waiting for it to be ready)."""

@@ -33,6 +33,7 @@ class ProxyServer:
         self.closing = False
         self._server: asyncio.Server | None = None
         self._port: int | None = None
+        self._host = "127.0.0.1"
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         loop = asyncio.get_running_loop()
@@ -48,11 +49,19 @@ class ProxyServer:
             if sock.family in (socket.AF_INET, socket.AF_INET6):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._port = int(self._server.sockets[0].getsockname()[1])
+        self._host = host
 
     @property
     def port(self) -> int:
         assert self._port is not None, "start() the proxy first"
         return self._port
+
+    @property
+    def url(self) -> str:
+        """Where people reach the proxy (loopback when it listens on every address)."""
+        host = self._host
+        shown = "127.0.0.1" if host in ("0.0.0.0", "") else f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{self.port}"
 
     async def close(self) -> None:
         self.closing = True

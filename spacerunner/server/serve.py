@@ -66,9 +66,7 @@ class Portfolio:
 
     @property
     def url(self) -> str:
-        host = self.options.host
-        shown = "127.0.0.1" if host in ("0.0.0.0", "") else f"[{host}]" if ":" in host else host
-        return f"http://{shown}:{self.proxy.port}"
+        return self.proxy.url
 
     async def start(self) -> None:
         options = self.options
