@@ -55,8 +55,13 @@ def baseline(python: str) -> float:
     port = free_port()
     env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
     start = time.perf_counter()
-    proc = subprocess.Popen([python, "app.py"], cwd=GRADIO_SPACE, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [python, "app.py"],
+        cwd=GRADIO_SPACE,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         first_byte(f"http://127.0.0.1:{port}/gradio_api/info")
         return time.perf_counter() - start
@@ -67,17 +72,31 @@ def baseline(python: str) -> float:
 
 def start_server(dirs: list[Path], port: int, state: Path) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "spacerunner", "serve", *map(str, dirs), "--port", str(port),
-         "--token", TOKEN, "--no-watch", "--state-dir", str(state)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "spacerunner",
+            "serve",
+            *map(str, dirs),
+            "--port",
+            str(port),
+            "--token",
+            TOKEN,
+            "--no-watch",
+            "--state-dir",
+            str(state),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     first_byte(f"http://127.0.0.1:{port}/api/spaces")
     return proc
 
 
 def post(url: str) -> None:
-    request = urllib.request.Request(url, method="POST",
-                                     headers={"Authorization": f"Bearer {TOKEN}"})
+    request = urllib.request.Request(
+        url, method="POST", headers={"Authorization": f"Bearer {TOKEN}"}
+    )
     urllib.request.urlopen(request, timeout=60).read()
 
 
@@ -98,8 +117,9 @@ def main() -> int:
             for _ in range(args.runs):
                 direct.append(baseline(sys.executable))
                 post(f"http://127.0.0.1:{port}/api/spaces/hello-gradio/sleep")
-                woken.append(first_byte(
-                    f"http://127.0.0.1:{port}/spaces/hello-gradio/gradio_api/info"))
+                woken.append(
+                    first_byte(f"http://127.0.0.1:{port}/spaces/hello-gradio/gradio_api/info")
+                )
             one_space_rss = rss_mib(server.pid)
         finally:
             server.terminate()

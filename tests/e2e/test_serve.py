@@ -38,11 +38,15 @@ class Site:
 def site(loop_thread: LoopThread, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     root = tmp_path_factory.mktemp("portfolio")
     spaces = root / "spaces"
-    for source, name in [("gradio-interface", "gradio-demo"), ("streamlit-app", "streamlit-demo"),
-                         ("static-site", "static-demo")]:
+    for source, name in [
+        ("gradio-interface", "gradio-demo"),
+        ("streamlit-app", "streamlit-demo"),
+        ("static-site", "static-demo"),
+    ]:
         shutil.copytree(SPACES / source, spaces / name)
-    portfolio = Portfolio(ServeOptions(dirs=(spaces,), port=0, state_dir=root / "state",
-                                       policy=Policy(watch=False)))
+    portfolio = Portfolio(
+        ServeOptions(dirs=(spaces,), port=0, state_dir=root / "state", policy=Policy(watch=False))
+    )
     loop_thread.run(portfolio.start())
     yield Site(portfolio.url, portfolio.proxy.port, portfolio)
     loop_thread.run(portfolio.close())
@@ -52,8 +56,11 @@ def test_gallery_lists_every_space_with_its_look(site: Site) -> None:
     page = httpx.get(site.base + "/")
     assert page.status_code == 200
     html = page.text
-    for emoji, title in [("🧪", "Test Gradio Interface"), ("📊", "Test Streamlit"),
-                         ("📄", "Test Static")]:
+    for emoji, title in [
+        ("🧪", "Test Gradio Interface"),
+        ("📊", "Test Streamlit"),
+        ("📄", "Test Static"),
+    ]:
         assert emoji in html
         assert title in html
     assert "linear-gradient(135deg, #818cf8, #f472b6)" in html  # indigo -> pink
@@ -121,8 +128,15 @@ def test_in_a_real_browser(site: Site) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
-    flags = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+    flags = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ]
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=flags)
         try:
@@ -136,13 +150,15 @@ def test_in_a_real_browser(site: Site) -> None:
             frame.get_by_label("name").fill("Browser")
             frame.get_by_role("button", name="Submit").click()
             expect(frame.get_by_label("output")).to_have_value(
-                "Hello, Browser! (from local/gradio-demo)", timeout=30_000)
+                "Hello, Browser! (from local/gradio-demo)", timeout=30_000
+            )
             page.screenshot(path=str(ARTIFACTS / "serve-gradio.png"))
             # the same app by host name: Chromium resolves *.localhost by itself
             page.goto(f"http://gradio-demo.localhost:{site.port}/")
             page.get_by_label("name").fill("Host")
             page.get_by_role("button", name="Submit").click()
             expect(page.get_by_label("output")).to_have_value(
-                "Hello, Host! (from local/gradio-demo)", timeout=30_000)
+                "Hello, Host! (from local/gradio-demo)", timeout=30_000
+            )
         finally:
             browser.close()

@@ -333,14 +333,22 @@ def test_cli_talks_to_a_running_server(make_server, tmp_path: Path) -> None:
 
 def test_an_app_that_stops_answering_is_restarted(make_server, tmp_path: Path) -> None:
     http_space(tmp_path / "spaces", "app")
-    server = make_server(Policy(health_interval=0.3, health_failures=2, stop_grace=0.5,
-                                restart_backoff=0.1, watch=False))
+    server = make_server(
+        Policy(
+            health_interval=0.3, health_failures=2, stop_grace=0.5, restart_backoff=0.1, watch=False
+        )
+    )
     httpx.get(f"{server.base}/spaces/app/env", timeout=30)
     pid = server.facts("app")["pid"]
     os.kill(pid, signal.SIGSTOP)  # alive, but answers nothing
     try:
-        server.wait_for(lambda: server.facts("app")["pid"] not in (None, pid)
-                        and server.facts("app")["state"] == "running", timeout=30)
+        server.wait_for(
+            lambda: (
+                server.facts("app")["pid"] not in (None, pid)
+                and server.facts("app")["state"] == "running"
+            ),
+            timeout=30,
+        )
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGCONT)
