@@ -63,6 +63,10 @@ class LaunchError(SpacerunnerError):
     """A valid Space that spacerunner cannot launch the way it was asked to."""
 
 
+class EnvBuildError(SpacerunnerError):
+    """A Space's Python environment cannot be built or chosen."""
+
+
 class BackendError(SpacerunnerError):
     """A backend failed to start, watch or stop an app."""
 

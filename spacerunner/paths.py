@@ -16,3 +16,11 @@ def state_dir() -> Path:
 
 def log_dir() -> Path:
     return state_dir() / "logs"
+
+
+def cache_dir() -> Path:
+    """``$SPACERUNNER_CACHE_DIR``, else ``$XDG_CACHE_HOME/spacerunner`` (~/.cache)."""
+    if explicit := os.environ.get("SPACERUNNER_CACHE_DIR"):
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "spacerunner"

@@ -14,8 +14,11 @@ from pathlib import Path
 from spacerunner.backends.base import Backend, Instance, Status
 from spacerunner.backends.local import LocalBackend
 from spacerunner.config.model import SpaceConfig
+from spacerunner.envs import EnvBuilder, EnvMode, environment_needed
+from spacerunner.envs.builder import Output
 from spacerunner.launch.plan import LaunchPlan
 from spacerunner.launch.sdks import LaunchOptions, build_plan
+from spacerunner.paths import cache_dir
 from spacerunner.paths import log_dir as default_log_dir
 from spacerunner.proxy.routes import Route, Router
 from spacerunner.proxy.server import ProxyServer
@@ -29,6 +32,8 @@ class RunOptions:
     log_dir: Path = field(default_factory=default_log_dir)
     python: str = sys.executable
     author: str = "local"
+    env_mode: EnvMode = EnvMode.AUTO
+    builder: EnvBuilder | None = None
 
 
 class SpaceRun:
@@ -55,14 +60,16 @@ class SpaceRun:
     def url(self) -> str:
         return self.proxy.url + "/"
 
-    async def start(self) -> Instance:
-        """Bind the proxy, then start the app (not waiting for it to be ready)."""
+    async def start(self, build_output: Output | None = None) -> Instance:
+        """Bind the proxy, build or reuse the environment, then start the app (not waiting for
+        it to be ready)."""
         await self.proxy.start(self.options.host, self.options.port)
         public = self.url.removeprefix("http://").rstrip("/")
+        python = await self.python(build_output)
         self.plan = build_plan(
             self.config,
             LaunchOptions(
-                python=self.options.python,
+                python=python,
                 public_host=public,
                 author=self.options.author,
                 variables=self.options.variables,
@@ -70,6 +77,16 @@ class SpaceRun:
         )
         self.instance = await self.backend.start(self.plan)
         return self.instance
+
+    async def python(self, build_output: Output | None = None) -> str:
+        """spacerunner's own interpreter, or the Space's isolated environment (built if needed)."""
+        options = self.options
+        spec = environment_needed(self.config, options.env_mode)
+        if spec is None:
+            return options.python
+        builder = options.builder or EnvBuilder(cache_dir())
+        env = await builder.ensure(spec, build_output)
+        return env.python
 
     async def wait_ready(self, timeout: float | None = None) -> None:
         assert self.instance is not None, "start() first"

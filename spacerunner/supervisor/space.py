@@ -21,14 +21,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from spacerunner.backends.base import Endpoint, Instance, Upstream
-from spacerunner.backends.local import LocalProcess
+from spacerunner.backends.local import LocalProcess, open_log
 from spacerunner.backends.logs import AppLog
 from spacerunner.backends.probe import http_status
 from spacerunner.config import Sdk, SpaceConfig, load_space
+from spacerunner.envs import environment_needed
 from spacerunner.errors import (
     AppExitedError,
     BackendError,
     ConfigError,
+    EnvBuildError,
     LaunchError,
     SpacerunnerError,
     StartupTimeoutError,
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
 
 class SpaceState(StrEnum):
     SLEEPING = "sleeping"
+    BUILDING = "building"
     STARTING = "starting"
     RUNNING = "running"
     RESTARTING = "restarting"
@@ -136,11 +139,14 @@ class ManagedSpace:
             )
         else:
             route.waker, route.retry = self.wake, True
-            route.down_reason = (
-                f"{self.title} is waking up."
-                if state is SpaceState.SLEEPING
-                else f"{self.title} is starting; this page reloads until it is ready."
-            )
+            if state is SpaceState.SLEEPING:
+                route.down_reason = f"{self.title} is waking up."
+            elif state is SpaceState.BUILDING:
+                route.down_reason = f"{self.title} is building its environment."
+            else:
+                route.down_reason = (
+                    f"{self.title} is starting; this page reloads until it is ready."
+                )
 
     # --- starting ---
 
@@ -175,10 +181,12 @@ class ManagedSpace:
             self._expected_exit = False
             self._exit_reason = None
             try:
+                python = await self._python(config)
+                self._set(SpaceState.STARTING, None)
                 plan = build_plan(
                     config,
                     LaunchOptions(
-                        python=self.sup.options.python,
+                        python=python,
                         mount=f"/spaces/{self.name}",
                         public_host=f"{self.name}.localhost:{self.sup.public_port}",
                         author=self.sup.options.author,
@@ -186,8 +194,8 @@ class ManagedSpace:
                     ),
                 )
                 instance = await self.sup.backend.start(plan)
-            except (LaunchError, BackendError) as exc:
-                self._fail(str(exc))
+            except (LaunchError, BackendError, EnvBuildError) as exc:
+                self._fail(str(exc).split("\n", 1)[0])
                 raise SpaceUnavailable(self.route.down_reason) from exc
             self.instance = instance
             self.log = instance.log
@@ -214,6 +222,27 @@ class ManagedSpace:
             if isinstance(plan, ProcessPlan) and self.sup.policy.health_interval > 0:
                 self._spawn(self._health(instance, plan))
             return instance.endpoint
+
+    async def _python(self, config: SpaceConfig) -> str:
+        """The interpreter for the app: spacerunner's own, or the Space's built environment."""
+        options = self.sup.options
+        spec = environment_needed(config, options.env_mode)
+        if spec is None:
+            return options.python
+        self._set(SpaceState.BUILDING, None)
+        self.sup.changed()
+        log_dir = getattr(self.sup.backend, "log_dir", None)
+        where = log_dir if isinstance(log_dir, Path) else self.path
+        build_log = open_log(where, f"{self.name}.build")
+        self.log = build_log
+        try:
+            env = await self.sup.builder.ensure(spec, build_log.feed)
+        except EnvBuildError as exc:
+            build_log.note(str(exc))
+            raise
+        finally:
+            build_log.close()
+        return env.python
 
     def _fail(self, reason: str) -> None:
         self.last_exit = reason

@@ -15,6 +15,8 @@ import watchfiles
 
 from spacerunner.backends.base import Backend
 from spacerunner.config.header import README
+from spacerunner.envs import EnvBuilder, EnvMode
+from spacerunner.paths import cache_dir
 from spacerunner.proxy.routes import Router
 from spacerunner.supervisor.discovery import discover
 from spacerunner.supervisor.policy import Policy
@@ -34,6 +36,9 @@ class SpaceOptions:
     python: str = sys.executable
     author: str = "local"
     variables: Mapping[str, str] = field(default_factory=dict, repr=False)
+    env_mode: EnvMode = EnvMode.ISOLATED
+    builder: EnvBuilder | None = None
+    """Builds isolated environments (one from the default cache when not given)."""
 
 
 class Supervisor:
@@ -55,6 +60,7 @@ class Supervisor:
         self.public_port = public_port
         self.policy = policy or Policy()
         self.options = options or SpaceOptions()
+        self.builder = self.options.builder or EnvBuilder(cache_dir())
         self.spaces: dict[str, ManagedSpace] = {}
         self.version = 0
         """Bumped at every change people may want to see (state, added, removed)."""

@@ -16,8 +16,10 @@ from gradio_client import Client
 from helpers import SPACES, LoopThread
 from websockets.sync.client import connect
 
+from spacerunner.envs import EnvMode
 from spacerunner.server.serve import Portfolio, ServeOptions
 from spacerunner.supervisor import Policy
+from spacerunner.supervisor.supervisor import SpaceOptions
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared_processes]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -45,7 +47,13 @@ def site(loop_thread: LoopThread, tmp_path_factory: pytest.TempPathFactory) -> I
     ]:
         shutil.copytree(SPACES / source, spaces / name)
     portfolio = Portfolio(
-        ServeOptions(dirs=(spaces,), port=0, state_dir=root / "state", policy=Policy(watch=False))
+        ServeOptions(
+            dirs=(spaces,),
+            port=0,
+            state_dir=root / "state",
+            policy=Policy(watch=False),
+            spaces=SpaceOptions(env_mode=EnvMode.CURRENT),  # environments: tests/envs
+        )
     )
     loop_thread.run(portfolio.start())
     yield Site(portfolio.url, portfolio.proxy.port, portfolio)

@@ -21,9 +21,13 @@ import psutil
 import pytest
 from helpers import SPACES, LoopThread
 
+from spacerunner.envs import EnvMode
 from spacerunner.launch.ports import free_port
 from spacerunner.server.serve import Portfolio, ServeOptions
 from spacerunner.supervisor import Policy
+from spacerunner.supervisor.supervisor import SpaceOptions
+
+CURRENT = SpaceOptions(env_mode=EnvMode.CURRENT)
 
 HTTP_APP = (SPACES / "http-app" / "server.py").read_text()
 
@@ -79,6 +83,7 @@ def make_server(loop_thread: LoopThread, tmp_path: Path) -> Iterator[Callable[..
             port=0,
             policy=policy or Policy(health_interval=0, watch=False),
             state_dir=tmp_path / "state",
+            spaces=CURRENT,
         )
         server = Server(loop_thread, Portfolio(options))
         servers.append(server)
@@ -279,6 +284,7 @@ def test_state_survives_a_restart_and_orphans_are_ended(
         port=free_port(),
         policy=Policy(health_interval=0, watch=False),
         state_dir=tmp_path / "state",
+        spaces=CURRENT,
     )
     server = Server(loop_thread, Portfolio(options))
     httpx.post(f"{server.base}/api/spaces/kept-stopped/stop", headers=server.admin())

@@ -1,0 +1,262 @@
+"""Building and caching environments: uv (or venv + pip), one build per key, atomic.
+
+A built environment lives at ``<cache>/envs/<key>/`` and is complete once its marker file is
+there; it is built in a temporary folder beside it and renamed into place, under a file lock,
+so concurrent builds (threads, processes) of one key never see or make a half-built one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import sys
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from spacerunner.envs import system
+from spacerunner.envs.interpreters import Choice, Interpreter, choose
+from spacerunner.envs.spec import EnvSpec
+from spacerunner.errors import EnvBuildError
+
+MARKER = ".spacerunner-env.json"
+Output = Callable[[bytes], None]
+
+
+@dataclass(frozen=True)
+class Environment:
+    key: str
+    path: Path
+    python: str
+    interpreter: Interpreter
+    reused: bool
+    seconds: float
+    notes: tuple[str, ...] = ()
+
+
+def find_uv() -> str | None:
+    """The uv binary: from the ``uv`` package beside this Python, else on PATH."""
+    try:
+        from uv import find_uv_bin
+    except ImportError:
+        return shutil.which("uv")
+    try:
+        return str(find_uv_bin())
+    except FileNotFoundError:
+        return shutil.which("uv")
+
+
+class EnvBuilder:
+    def __init__(
+        self,
+        cache_dir: Path,
+        *,
+        uv: str | bool | None = True,
+        strict_python: bool = False,
+        allow_apt: bool = False,
+    ) -> None:
+        self.root = cache_dir / "envs"
+        self.locks = cache_dir / "locks"
+        self.uv: str | None = find_uv() if uv is True else (uv or None)
+        self.strict_python = strict_python
+        self.allow_apt = allow_apt
+        self.builds = 0
+        """Environments this builder has built (not reused): for tests and status."""
+        self._key_locks: dict[str, asyncio.Lock] = {}
+
+    def choose_python(self, spec: EnvSpec) -> Choice:
+        return choose(spec.python_version, strict=self.strict_python, uv=self.uv)
+
+    def path_for(self, key: str) -> Path:
+        return self.root / key
+
+    @staticmethod
+    def complete(path: Path) -> bool:
+        return (path / MARKER).is_file()
+
+    async def ensure(self, spec: EnvSpec, out: Output | None = None) -> Environment:
+        """The environment for ``spec``: from the cache, or built now (output sent to ``out``)."""
+        emit = out or (lambda data: None)
+        started = time.monotonic()
+        choice = await asyncio.to_thread(self.choose_python, spec)
+        notes = [choice.note] if choice.note else []
+        notes += await self._debian_packages(spec, emit)
+        for note in notes:
+            emit(f"[spacerunner] note: {note}\n".encode())
+        key = spec.key(choice.interpreter.dotted)
+        path = self.path_for(key)
+        if not self.complete(path):
+            lock = self._key_locks.setdefault(key, asyncio.Lock())
+            async with lock:
+                self.locks.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.locks / f"{key}.lock", os.O_CREAT | os.O_RDWR, 0o644)
+                try:
+                    await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+                    if not self.complete(path):  # another process may have built it meanwhile
+                        await self._build(spec, choice.interpreter, key, path, emit)
+                        self.builds += 1
+                        seconds = time.monotonic() - started
+                        return Environment(
+                            key,
+                            path,
+                            str(path / "bin" / "python"),
+                            choice.interpreter,
+                            False,
+                            seconds,
+                            tuple(notes),
+                        )
+                finally:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                    os.close(fd)
+        with contextlib.suppress(OSError):
+            os.utime(path / MARKER)  # last used: what `env gc` goes by
+        emit(
+            f"[spacerunner] environment {key} reused "
+            f"(python {choice.interpreter.dotted})\n".encode()
+        )
+        return Environment(
+            key,
+            path,
+            str(path / "bin" / "python"),
+            choice.interpreter,
+            True,
+            time.monotonic() - started,
+            tuple(notes),
+        )
+
+    async def _debian_packages(self, spec: EnvSpec, emit: Output) -> list[str]:
+        if not spec.packages:
+            return []
+        missing = await asyncio.to_thread(system.missing_packages, spec.packages)
+        if not missing:
+            return []
+        if self.allow_apt:
+            await self._run(system.apt_command(missing), emit, what="apt-get install")
+            return []
+        return [
+            f"Debian packages from packages.txt are not installed: {' '.join(missing)}. "
+            f"Fix: apt-get install {' '.join(missing)} (or pass --apt as root)"
+        ]
+
+    async def _build(
+        self, spec: EnvSpec, interpreter: Interpreter, key: str, path: Path, emit: Output
+    ) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.root / f".tmp-{key}-{uuid.uuid4().hex[:8]}"
+        started = time.monotonic()
+        emit(
+            f"[spacerunner] building environment {key}: python {interpreter.dotted}, "
+            f"{spec.sdk_requirement or 'no SDK'}\n".encode()
+        )
+        try:
+            files = tmp.with_name(tmp.name + "-inputs")
+            files.mkdir()
+            try:
+                await self._install(spec, interpreter, tmp, files, emit)
+            finally:
+                shutil.rmtree(files, ignore_errors=True)
+            marker = {
+                "key": key,
+                "python": interpreter.dotted,
+                "sdk": spec.sdk_requirement,
+                "built_at": time.time(),
+                "seconds": round(time.monotonic() - started, 2),
+            }
+            (tmp / MARKER).write_text(json.dumps(marker))
+            try:
+                os.rename(tmp, path)
+            except OSError:  # a complete one appeared (another builder won): use that
+                if not self.complete(path):
+                    raise
+                shutil.rmtree(tmp, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        emit(
+            f"[spacerunner] environment {key} built in {time.monotonic() - started:.1f}s\n".encode()
+        )
+
+    async def _install(
+        self, spec: EnvSpec, interpreter: Interpreter, tmp: Path, files: Path, emit: Output
+    ) -> None:
+        python = str(tmp / "bin" / "python")
+        sdk = spec.sdk_requirement
+        if self.uv:
+            await self._run(
+                [
+                    self.uv,
+                    "venv",
+                    "--quiet",
+                    "--relocatable",
+                    "--python",
+                    interpreter.path,
+                    str(tmp),
+                ],
+                emit,
+                what="uv venv",
+            )
+            install = [self.uv, "pip", "install", "--python", python, "--compile-bytecode"]
+        else:
+            await self._run([interpreter.path, "-m", "venv", str(tmp)], emit, what="venv")
+            install = [python, "-m", "pip", "install", "--disable-pip-version-check"]
+        if spec.pre_requirements.strip():
+            (files / "pre-requirements.txt").write_text(spec.pre_requirements)
+            await self._run(
+                [*install, "-r", str(files / "pre-requirements.txt")],
+                emit,
+                what="installing pre-requirements.txt",
+            )
+        args: list[str] = []
+        if spec.requirements.strip():
+            (files / "requirements.txt").write_text(spec.requirements)
+            args += ["-r", str(files / "requirements.txt")]
+        if sdk and self.uv:
+            # As on Spaces, sdk_version wins over a different pin in requirements.txt.
+            (files / "overrides.txt").write_text(sdk + "\n")
+            args += [sdk, "--overrides", str(files / "overrides.txt")]
+        if args:
+            await self._run([*install, *args], emit, what="installing requirements")
+        if sdk and not self.uv:
+            await self._run([*install, sdk], emit, what=f"installing {sdk}")
+
+    async def _run(self, command: list[str], emit: Output, *, what: str) -> None:
+        tail: deque[str] = deque(maxlen=25)
+        env = {
+            **os.environ,
+            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+            "UV_NO_PROGRESS": "1",
+            "PYTHONDONTWRITEBYTECODE": "",
+        }
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *command,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                stdin=asyncio.subprocess.DEVNULL,
+                env=env,
+            )
+        except OSError as exc:
+            raise EnvBuildError(f"{what}: cannot run {command[0]}: {exc}") from exc
+        assert proc.stdout is not None
+        partial = b""
+        while data := await proc.stdout.read(65536):
+            emit(data)
+            *lines, partial = (partial + data).split(b"\n")
+            tail.extend(line.decode("utf-8", "replace") for line in lines if line.strip())
+        if partial.strip():
+            tail.append(partial.decode("utf-8", "replace"))
+        code = await proc.wait()
+        if code != 0:
+            shown = "\n".join(f"  | {line}" for line in tail) or "  | (no output)"
+            raise EnvBuildError(f"{what} failed (exit code {code}). The installer said:\n{shown}")
+
+
+def python_for_current() -> str:
+    return sys.executable

@@ -1,0 +1,104 @@
+"""What a Space's environment must hold, and the key it is cached under."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import sys
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from spacerunner.config.model import Sdk, SpaceConfig
+
+ENV_FORMAT = 1
+"""Bumped when the layout of a built environment changes: old ones are then rebuilt."""
+
+
+class EnvMode(StrEnum):
+    ISOLATED = "isolated"
+    """Each Space gets its own environment from the cache (built on first use)."""
+    CURRENT = "current"
+    """Use spacerunner's own interpreter and packages, for fast iteration."""
+    AUTO = "auto"
+    """The current interpreter when it already satisfies everything, else isolated."""
+
+
+def read_text(path: Path) -> str:
+    """A requirements-style file as text (UTF-8, UTF-8 with BOM, or UTF-16), '' if absent."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return ""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")
+    return data.decode("utf-8-sig", errors="replace")
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    python_version: str
+    """What the header asks for."""
+    sdk: Sdk
+    sdk_version: str | None
+    pre_requirements: str
+    requirements: str
+    packages: tuple[str, ...]
+    """Debian packages from packages.txt (checked, not part of the Python environment)."""
+
+    @property
+    def sdk_requirement(self) -> str | None:
+        if self.sdk not in (Sdk.GRADIO, Sdk.STREAMLIT):
+            return None
+        name = self.sdk.value
+        return f"{name}=={self.sdk_version}" if self.sdk_version else name
+
+    def key(self, interpreter: str) -> str:
+        """Content address: changes when, and only when, an input changes."""
+        data = {
+            "format": ENV_FORMAT,
+            "python": interpreter,
+            "sdk": self.sdk_requirement,
+            "pre": _normalize(self.pre_requirements),
+            "req": _normalize(self.requirements),
+            "platform": [sys.platform, platform.machine()],
+        }
+        raw = json.dumps(data, sort_keys=True).encode()
+        return hashlib.sha256(raw).hexdigest()[:20]
+
+
+def _normalize(text: str) -> list[str]:
+    """Requirement lines without comments, blank lines and surrounding space."""
+    lines = []
+    for line in text.splitlines():
+        line = line.split(" #", 1)[0].strip() if not line.lstrip().startswith("#") else ""
+        if line:
+            lines.append(line)
+    return lines
+
+
+def spec_for(config: SpaceConfig) -> EnvSpec:
+    packages = tuple(p for p in _normalize(read_text(config.path / "packages.txt")))
+    return EnvSpec(
+        python_version=config.python_version,
+        sdk=config.sdk,
+        sdk_version=config.sdk_version,
+        pre_requirements=read_text(config.path / "pre-requirements.txt"),
+        requirements=read_text(config.path / "requirements.txt"),
+        packages=packages,
+    )
+
+
+def environment_needed(config: SpaceConfig, mode: EnvMode) -> EnvSpec | None:
+    """What to build for ``config`` in ``mode``; ``None`` when spacerunner's own interpreter
+    runs the app (static and docker Spaces, ``current`` mode, ``auto`` when it suffices)."""
+    if config.sdk not in (Sdk.GRADIO, Sdk.STREAMLIT) or mode is EnvMode.CURRENT:
+        return None
+    spec = spec_for(config)
+    if mode is EnvMode.AUTO:
+        from spacerunner.envs.satisfy import unmet
+
+        if not unmet(spec):
+            return None
+    return spec
