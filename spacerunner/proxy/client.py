@@ -46,6 +46,7 @@ class Request:
         "by_host",
         "chunked",
         "complete",
+        "counted",
         "discard",
         "drop",
         "headers",
@@ -79,6 +80,7 @@ class Request:
         self.body: list[bytes] = []
         self.buffered = 0
         self.complete = False
+        self.counted = False
         self.discard = False
         self.sending_to: asyncio.Transport | None = None
         self.tunnel_bytes: list[bytes] = []
@@ -122,9 +124,8 @@ class ClientConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.server.connections.discard(self)
-        if self.active is not None and self.active.route is not None:
-            self.active.route.active_requests -= 1
-            self.active.route.last_active = self.server.clock()
+        if self.active is not None:
+            self._uncount(self.active)
         if self.upstream is not None:
             self.upstream.abandon()
             self.upstream = None
@@ -274,6 +275,7 @@ class ClientConnection(asyncio.Protocol):
         req.route = route
         route.last_active = self.server.clock()
         route.active_requests += 1
+        req.counted = True
         if not req.by_host and route.prefix and path == route.prefix.encode():
             query = req.url[len(path) :]
             self._send_redirect(route.prefix.encode() + b"/" + query)
@@ -618,10 +620,8 @@ class ClientConnection(asyncio.Protocol):
     # --- end of a request ---
 
     def _finish(self) -> None:
-        req = self.active
-        if req is not None and req.route is not None:
-            req.route.active_requests -= 1
-            req.route.last_active = self.server.clock()
+        if self.active is not None:
+            self._uncount(self.active)
         self.active = None
         self._task = None
         if self.resp_close or self.closed:
@@ -629,6 +629,13 @@ class ClientConnection(asyncio.Protocol):
             return
         if self.queue:
             self._next()
+
+    def _uncount(self, req: Request) -> None:
+        """The request no longer keeps its Space awake (once per request, however it ended)."""
+        if req.counted and req.route is not None:
+            req.counted = False
+            req.route.active_requests -= 1
+            req.route.last_active = self.server.clock()
 
     def _close(self) -> None:
         self.flush()
