@@ -32,10 +32,25 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--log-dir", type=Path, help="where app logs are kept")
     run.add_argument("--quiet", action="store_true", help="do not stream the app's log")
 
-    from spacerunner.cli import client, serve
+    from spacerunner.cli import client, envs, serve
+    from spacerunner.envs import EnvMode
+
+    envs.add_env_arguments(run, EnvMode.AUTO)
 
     serve_parser = sub.add_parser("serve", help="serve every Space of a folder on one port")
     serve.add_arguments(serve_parser)
+    envs.add_env_arguments(serve_parser, EnvMode.ISOLATED)
+
+    build = sub.add_parser("build", help="build (or check) the environments of Spaces")
+    build.add_argument("paths", nargs="+", type=Path, help="Space folders or folders of Spaces")
+    envs.add_env_arguments(build, EnvMode.ISOLATED)
+
+    env = sub.add_parser("env", help="the cache of built environments")
+    env_sub = env.add_subparsers(dest="env_command", required=True, metavar="ACTION")
+    env_sub.add_parser("list", help="list cached environments")
+    gc = env_sub.add_parser("gc", help="remove environments not used lately")
+    gc.add_argument("--max-age", default="14d", help="remove those unused this long (14d)")
+    gc.add_argument("--max-size", help="then keep the cache under this size, e.g. 50G")
 
     ps = sub.add_parser("ps", help="list the Spaces of a running server")
     client.add_arguments(ps)
@@ -67,8 +82,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             from spacerunner.cli.serve import serve_command
 
             return serve_command(args)
-        from spacerunner.cli import client
+        from spacerunner.cli import client, envs
 
+        if args.command == "build":
+            return envs.build_command(args)
+        if args.command == "env":
+            return envs.env_command(args)
         if args.command == "ps":
             return client.ps_command(args)
         if args.command == "logs":

@@ -11,7 +11,9 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from spacerunner.cli.envs import builder_from
 from spacerunner.config import load_space
+from spacerunner.envs import EnvMode
 from spacerunner.errors import AppExitedError, StartupTimeoutError
 from spacerunner.launch.envfile import read_env_file
 from spacerunner.paths import log_dir
@@ -37,7 +39,12 @@ def run_command(args: argparse.Namespace) -> int:
         say(str(warning))
     variables = read_env_file(args.env_file) if args.env_file else {}
     options = RunOptions(
-        host=args.host, port=args.port, variables=variables, log_dir=args.log_dir or log_dir()
+        host=args.host,
+        port=args.port,
+        variables=variables,
+        log_dir=args.log_dir or log_dir(),
+        env_mode=EnvMode(args.env),
+        builder=builder_from(args),
     )
     return event_loop_runner()(_run(SpaceRun(config, options), quiet=args.quiet))
 
@@ -50,7 +57,7 @@ async def _run(run: SpaceRun, *, quiet: bool) -> int:
     streamer: asyncio.Task[None] | None = None
     try:
         started = time.monotonic()
-        instance = await run.start()
+        instance = await run.start(_echo_build)
         say(f"starting {run.config.title!r} ({run.config.sdk.value}) at {run.url}")
         say(f"log: {instance.log.path}")
         if not quiet:
@@ -103,3 +110,8 @@ async def _run(run: SpaceRun, *, quiet: bool) -> int:
 async def _stream(lines: Any) -> None:
     async for line in lines:
         print(line, flush=True)
+
+
+def _echo_build(data: bytes) -> None:
+    sys.stderr.write(data.decode("utf-8", "replace"))
+    sys.stderr.flush()

@@ -8,8 +8,10 @@ import signal
 import sys
 from pathlib import Path
 
+from spacerunner.cli.envs import builder_from
 from spacerunner.cli.run import event_loop_runner, say
 from spacerunner.config.parse import parse_duration
+from spacerunner.envs import EnvMode
 from spacerunner.errors import SpacerunnerError
 from spacerunner.launch.envfile import read_env_file
 from spacerunner.paths import state_dir
@@ -72,7 +74,11 @@ def serve_command(args: argparse.Namespace) -> int:
         port=args.port,
         token=args.token,
         policy=Policy(idle_timeout=idle, watch=not args.no_watch),
-        spaces=SpaceOptions(variables=read_env_file(args.env_file) if args.env_file else {}),
+        spaces=SpaceOptions(
+            variables=read_env_file(args.env_file) if args.env_file else {},
+            env_mode=EnvMode(args.env),
+            builder=builder_from(args),
+        ),
         state_dir=args.state_dir or state_dir(),
     )
     return event_loop_runner()(_serve(Portfolio(options)))
