@@ -14,7 +14,7 @@ from pathlib import Path
 from spacerunner.backends.base import Backend, Instance, Status
 from spacerunner.backends.local import LocalBackend
 from spacerunner.config.model import SpaceConfig
-from spacerunner.envs import EnvBuilder, EnvMode, environment_needed
+from spacerunner.envs import EnvBuilder, Environment, EnvMode, environment_needed
 from spacerunner.envs.builder import Output
 from spacerunner.launch.plan import LaunchPlan
 from spacerunner.launch.sdks import LaunchOptions, build_plan
@@ -65,11 +65,12 @@ class SpaceRun:
         it to be ready)."""
         await self.proxy.start(self.options.host, self.options.port)
         public = self.url.removeprefix("http://").rstrip("/")
-        python = await self.python(build_output)
+        env = await self.environment(build_output)
         self.plan = build_plan(
             self.config,
             LaunchOptions(
-                python=python,
+                python=env.python if env else self.options.python,
+                runtime_env=env.run_env if env else {},
                 public_host=public,
                 author=self.options.author,
                 variables=self.options.variables,
@@ -78,15 +79,14 @@ class SpaceRun:
         self.instance = await self.backend.start(self.plan)
         return self.instance
 
-    async def python(self, build_output: Output | None = None) -> str:
-        """spacerunner's own interpreter, or the Space's isolated environment (built if needed)."""
+    async def environment(self, build_output: Output | None = None) -> Environment | None:
+        """The Space's isolated environment (built if needed); ``None``: spacerunner's own."""
         options = self.options
         spec = environment_needed(self.config, options.env_mode)
         if spec is None:
-            return options.python
+            return None
         builder = options.builder or EnvBuilder(cache_dir())
-        env = await builder.ensure(spec, build_output)
-        return env.python
+        return await builder.ensure(spec, build_output)
 
     async def wait_ready(self, timeout: float | None = None) -> None:
         assert self.instance is not None, "start() first"

@@ -30,6 +30,12 @@ MARKER = ".spacerunner-env.json"
 Output = Callable[[bytes], None]
 
 
+RUN_ENV = {"PYTHONDONTWRITEBYTECODE": ""}
+"""Set for apps run from a built environment. Bytecode is not compiled at build time (it tripled
+the build); the app writes it for what it imports on its first start, so later starts are fast
+even where the machine sets PYTHONDONTWRITEBYTECODE (an empty value unsets it)."""
+
+
 @dataclass(frozen=True)
 class Environment:
     key: str
@@ -39,6 +45,10 @@ class Environment:
     reused: bool
     seconds: float
     notes: tuple[str, ...] = ()
+
+    @property
+    def run_env(self) -> dict[str, str]:
+        return dict(RUN_ENV)
 
 
 def find_uv() -> str | None:
@@ -202,10 +212,17 @@ class EnvBuilder:
                 emit,
                 what="uv venv",
             )
-            install = [self.uv, "pip", "install", "--python", python, "--compile-bytecode"]
+            install = [self.uv, "pip", "install", "--python", python]
         else:
             await self._run([interpreter.path, "-m", "venv", str(tmp)], emit, what="venv")
-            install = [python, "-m", "pip", "install", "--disable-pip-version-check"]
+            install = [
+                python,
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "--no-compile",
+            ]
         if spec.pre_requirements.strip():
             (files / "pre-requirements.txt").write_text(spec.pre_requirements)
             await self._run(

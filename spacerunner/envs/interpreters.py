@@ -97,7 +97,9 @@ class Choice:
 def choose(requested: str, *, strict: bool = False, uv: str | None = None) -> Choice:
     """The interpreter for ``python_version`` ``requested`` ('3.10' or '3.10.7')."""
     parts = tuple(int(p) for p in requested.split("."))
-    available = installed(uv)
+    available = installed(None)  # cheap: this interpreter, pyenv's versions, PATH
+    if not any(i.version[:2] == parts[:2] for i in available) and uv:
+        available = installed(uv)  # ask uv too (slower)
     if not available:  # pragma: no cover - this interpreter is always there
         raise EnvBuildError("no Python 3 interpreter found")
     names = ", ".join(i.dotted for i in available)

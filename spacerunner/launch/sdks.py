@@ -37,6 +37,8 @@ class LaunchOptions:
     author: str = "local"
     variables: Mapping[str, str] = field(default_factory=dict, repr=False)
     """Variables and secrets from the user (``--env-file``)."""
+    runtime_env: Mapping[str, str] = field(default_factory=dict)
+    """Variables the Python environment asks for (set before the user's own)."""
 
 
 def normalize_mount(mount: str) -> str:
@@ -78,6 +80,7 @@ def build_plan(config: SpaceConfig, options: LaunchOptions | None = None) -> Lau
     assert config.app_file is not None
     port = options.port or free_port(options.host)
     env = space_environment(config, options, port)
+    env.update(options.runtime_env)
     env.update(options.variables)
     if config.sdk is Sdk.GRADIO:
         command: tuple[str, ...] = (options.python, config.app_file)

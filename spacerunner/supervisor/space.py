@@ -25,7 +25,7 @@ from spacerunner.backends.local import LocalProcess, open_log
 from spacerunner.backends.logs import AppLog
 from spacerunner.backends.probe import http_status
 from spacerunner.config import Sdk, SpaceConfig, load_space
-from spacerunner.envs import environment_needed
+from spacerunner.envs import Environment, environment_needed
 from spacerunner.errors import (
     AppExitedError,
     BackendError,
@@ -181,12 +181,13 @@ class ManagedSpace:
             self._expected_exit = False
             self._exit_reason = None
             try:
-                python = await self._python(config)
+                env = await self._environment(config)
                 self._set(SpaceState.STARTING, None)
                 plan = build_plan(
                     config,
                     LaunchOptions(
-                        python=python,
+                        python=env.python if env else self.sup.options.python,
+                        runtime_env=env.run_env if env else {},
                         mount=f"/spaces/{self.name}",
                         public_host=f"{self.name}.localhost:{self.sup.public_port}",
                         author=self.sup.options.author,
@@ -223,12 +224,12 @@ class ManagedSpace:
                 self._spawn(self._health(instance, plan))
             return instance.endpoint
 
-    async def _python(self, config: SpaceConfig) -> str:
-        """The interpreter for the app: spacerunner's own, or the Space's built environment."""
+    async def _environment(self, config: SpaceConfig) -> Environment | None:
+        """The Space's built environment, or ``None`` for spacerunner's own interpreter."""
         options = self.sup.options
         spec = environment_needed(config, options.env_mode)
         if spec is None:
-            return options.python
+            return None
         self._set(SpaceState.BUILDING, None)
         self.sup.changed()
         log_dir = getattr(self.sup.backend, "log_dir", None)
@@ -242,7 +243,7 @@ class ManagedSpace:
             raise
         finally:
             build_log.close()
-        return env.python
+        return env
 
     def _fail(self, reason: str) -> None:
         self.last_exit = reason
