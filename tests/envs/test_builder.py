@@ -6,6 +6,8 @@ import asyncio
 import os
 import re
 import shutil
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,8 +18,8 @@ import pytest
 from gradio_client import Client
 from helpers import SPACES, LoopThread
 
-from spacerunner.config import load_space
-from spacerunner.envs import EnvBuilder, EnvMode, spec_for
+from spacerunner.config import Sdk, load_space
+from spacerunner.envs import EnvBuilder, EnvMode, EnvSpec, spec_for
 from spacerunner.envs.builder import MARKER
 from spacerunner.envs.gc import cached, collect
 from spacerunner.errors import EnvBuildError
@@ -210,3 +212,73 @@ def test_gc_removes_what_was_not_used(cache: Path) -> None:
         collect(cache / "envs", max_age=14 * 86400, max_bytes=0, keep=frozenset({newest.key})) == []
     )
     assert [e.key for e in collect(cache / "envs", max_age=14 * 86400, max_bytes=0)] == [newest.key]
+
+
+def test_without_uv_venv_and_pip_do_the_same(tmp_path: Path) -> None:
+    builder = EnvBuilder(tmp_path / "cache", uv=False)
+    spec = EnvSpec("3.11", Sdk.STATIC, None, "", "six==1.16.0\n", ())
+    output: list[bytes] = []
+    env = asyncio.run(builder.ensure(spec, output.append))
+    assert not env.reused
+    version = subprocess.run(
+        [env.python, "-c", "import six; print(six.__version__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert version == "1.16.0"
+    assert b"Successfully installed six-1.16.0" in b"".join(output)
+    assert asyncio.run(builder.ensure(spec)).reused
+
+
+def test_missing_debian_packages_are_reported(tmp_path: Path) -> None:
+    builder = EnvBuilder(tmp_path / "cache")
+    spec = EnvSpec("3.11", Sdk.STATIC, None, "", "", ("coreutils", "spacerunner-no-such-deb"))
+    output: list[bytes] = []
+    env = asyncio.run(builder.ensure(spec, output.append))
+    (note,) = env.notes
+    assert note == (
+        "Debian packages from packages.txt are not installed: spacerunner-no-such-deb."
+        " Fix: apt-get install spacerunner-no-such-deb (or pass --apt as root)"
+    )
+    assert note.encode() in b"".join(output)
+
+
+def test_build_command(tmp_path: Path) -> None:
+    space = six_space(tmp_path / "spaces", "cli-six", "1.16.0")
+    env = {**os.environ, "SPACERUNNER_CACHE_DIR": str(tmp_path / "cache")}
+    build = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "spacerunner",
+            "build",
+            str(space.parent),
+            str(SPACES / "static-site"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert build.returncode == 0, build.stderr
+    assert "cli-six: environment " in build.stdout
+    assert " built in " in build.stdout
+    assert "static-site: sdk static needs no Python environment" in build.stdout
+    again = subprocess.run(
+        [sys.executable, "-m", "spacerunner", "build", str(space)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert " reused in " in again.stdout
+    listing = subprocess.run(
+        [sys.executable, "-m", "spacerunner", "env", "list"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert "gradio==6.31.0" in listing.stdout
+    assert "1 environment(s)" in listing.stdout
