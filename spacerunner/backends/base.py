@@ -54,6 +54,8 @@ class Status:
     """Why it is not running, in words a person can act on."""
     started_at: float | None = None
     ended_at: float | None = None
+    limit_exceeded: str | None = None
+    """Set when a resource limit ended the app (e.g. 'Memory limit exceeded (16.0G)')."""
 
     @property
     def alive(self) -> bool:
@@ -76,6 +78,10 @@ class Instance(abc.ABC):
     @abc.abstractmethod
     def status(self) -> Status:
         """What the app is doing now."""
+
+    def usage(self) -> dict[str, object] | None:
+        """Current resource use (memory, CPU, disk) while running; ``None`` if not known."""
+        return None
 
     @abc.abstractmethod
     async def wait_ready(self, timeout: float | None = None) -> None:

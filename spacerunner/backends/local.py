@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
 import shlex
 import signal
+import subprocess
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,15 +19,10 @@ from spacerunner.backends.logs import AppLog
 from spacerunner.backends.probe import http_status
 from spacerunner.errors import AppExitedError, BackendError, StartupTimeoutError
 from spacerunner.launch.plan import LaunchPlan, ProcessPlan, StaticPlan
+from spacerunner.limits.confine import Confinement, confine
+from spacerunner.limits.watchdog import Watchdog
 
-_PR_SET_PDEATHSIG = 1
 _LOG_ROTATE_BYTES = 8 * 1024 * 1024
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Have the kernel kill the app if spacerunner itself is killed (even with SIGKILL)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def exit_reason(returncode: int) -> str:
@@ -59,9 +54,28 @@ class LocalProcess(Instance):
 
     plan: ProcessPlan
 
-    def __init__(self, plan: ProcessPlan, log: AppLog, proc: asyncio.subprocess.Process) -> None:
+    def __init__(
+        self,
+        plan: ProcessPlan,
+        log: AppLog,
+        proc: asyncio.subprocess.Process,
+        confinement: Confinement | None = None,
+    ) -> None:
         super().__init__(plan, Upstream(connect_host(plan.host), plan.port), log)
         self._proc = proc
+        self.confinement = confinement or Confinement(None)
+        self._limit: str | None = None
+        self._watchdog: Watchdog | None = None
+        self._watchdog_task: asyncio.Task[None] | None = None
+        if self.confinement.watched and plan.limits is not None:
+            self._watchdog = Watchdog(
+                proc.pid,
+                plan.limits,
+                self.confinement.watched,
+                self.confinement.scratch,
+                self._breach,
+            )
+            self._watchdog_task = asyncio.create_task(self._watchdog.run())
         self._state = State.STARTING
         self._reason: str | None = None
         self._started_at = time.time()
@@ -82,7 +96,24 @@ class LocalProcess(Instance):
             reason=self._reason,
             started_at=self._started_at,
             ended_at=self._ended_at,
+            limit_exceeded=self._limit,
         )
+
+    def usage(self) -> dict[str, object] | None:
+        if self._ended.is_set():
+            return None
+        peak = self._watchdog.peak_rss if self._watchdog is not None else 0
+        return self.confinement.usage(self._proc.pid, peak)
+
+    def _breach(self, reason: str) -> None:
+        """The watchdog saw a limit passed: end the app with that reason."""
+        self._limit = reason
+        self.log.note(f"{reason}; stopping the app")
+        self._kill_group(signal.SIGKILL)
+        for proc in self._descendants():
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        self.confinement.kill()
 
     async def _pump(self) -> None:
         stream = self._proc.stdout
@@ -93,7 +124,11 @@ class LocalProcess(Instance):
     async def _watch(self) -> None:
         returncode = await self._proc.wait()
         was = self._state
+        if self._watchdog_task is not None:
+            self._watchdog_task.cancel()
+        self._limit = self._limit or await asyncio.to_thread(self.confinement.limit_reason)
         self._kill_group(signal.SIGKILL)  # anything the app left behind in its session
+        self.confinement.kill()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self._pump_task), 2.0)
         self._ended_at = time.time()
@@ -103,7 +138,11 @@ class LocalProcess(Instance):
         else:
             self._state = State.EXITED
             during = " while starting" if was is State.STARTING else ""
-            self._reason = exit_reason(returncode) + during
+            if self._limit is not None:
+                self._reason = f"{self._limit}: {exit_reason(returncode)}{during}"
+            else:
+                self._reason = exit_reason(returncode) + during
+        await asyncio.to_thread(self.confinement.cleanup)
         self.log.note(f"{self._reason} (pid {self._proc.pid})")
         self.log.close()
         self._ended.set()
@@ -167,6 +206,7 @@ class LocalProcess(Instance):
             await asyncio.wait_for(self._ended.wait(), grace)
         except TimeoutError:
             self._kill_group(signal.SIGKILL)
+            self.confinement.kill()
         for proc in tree:
             with contextlib.suppress(psutil.Error):
                 proc.kill()
@@ -214,8 +254,18 @@ class LocalBackend(Backend):
 
     name = "local"
 
-    def __init__(self, log_dir: Path, base_env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        log_dir: Path,
+        base_env: Mapping[str, str] | None = None,
+        *,
+        scratch_root: Path | None = None,
+        limits_mode: str = "auto",
+    ) -> None:
         self.log_dir = log_dir
+        self.scratch_root = scratch_root
+        """Where each run's ephemeral disk is made (none: apps use the machine's HOME)."""
+        self.limits_mode = limits_mode
         self.base_env = dict(os.environ if base_env is None else base_env)
         self.instances: list[Instance] = []
 
@@ -229,7 +279,22 @@ class LocalBackend(Backend):
         return instance
 
     async def _spawn(self, plan: ProcessPlan, log: AppLog) -> LocalProcess:
-        env = {**self.base_env, **plan.env}
+        try:
+            confinement = await asyncio.to_thread(
+                confine,
+                plan.name,
+                plan.limits,
+                self.scratch_root if plan.limits is not None else None,
+                mode=self.limits_mode,
+            )
+        except OSError as exc:
+            log.close()
+            raise BackendError(f"{plan.name}: cannot set up its limits: {exc}") from exc
+        for line in confinement.report:
+            log.note(f"limit: {line}")
+        if plan.data_dir is not None:
+            plan.data_dir.mkdir(parents=True, exist_ok=True)
+        env = {**self.base_env, **confinement.env(), **plan.env}
         log.note(f"starting {shlex.join(plan.command)} in {plan.cwd} (port {plan.port})")
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -240,16 +305,17 @@ class LocalBackend(Backend):
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=confinement.preexec(),
             )
-        except OSError as exc:
+        except (OSError, subprocess.SubprocessError) as exc:
+            await asyncio.to_thread(confinement.cleanup)
             log.note(f"could not start: {exc}")
             log.close()
             raise BackendError(
                 f"{plan.name}: cannot start {plan.command[0]!r}: {exc.strerror or exc}. "
                 "Fix: check that the interpreter exists and the Space folder is readable."
             ) from exc
-        return LocalProcess(plan, log, proc)
+        return LocalProcess(plan, log, proc, confinement)
 
     async def close(self) -> None:
         live = [i for i in self.instances if i.status().alive]

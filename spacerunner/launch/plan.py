@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from spacerunner.config.model import Sdk
+from spacerunner.limits.model import Limits
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,10 @@ class ProcessPlan:
     strip_prefix: bool = False
     """Whether the proxy removes :attr:`mount` from paths before they reach the app."""
     secret_names: frozenset[str] = frozenset()
+    limits: Limits | None = None
+    """None: no limits at all."""
+    data_dir: Path | None = None
+    """Persistent storage that survives restarts (Spaces' /data), when the Space has it."""
 
 
 @dataclass(frozen=True)

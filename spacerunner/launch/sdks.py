@@ -10,12 +10,14 @@ import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 
 from spacerunner.config.model import Sdk, SpaceConfig
 from spacerunner.errors import LaunchError
 from spacerunner.launch.plan import HttpProbe, LaunchPlan, ProcessPlan, StaticPlan
 from spacerunner.launch.ports import free_port
+from spacerunner.limits.model import Limits
 
 _AUTHOR = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -39,6 +41,8 @@ class LaunchOptions:
     """Variables and secrets from the user (``--env-file``)."""
     runtime_env: Mapping[str, str] = field(default_factory=dict)
     """Variables the Python environment asks for (set before the user's own)."""
+    limits: Limits | None = None
+    data_dir: Path | None = None
 
 
 def normalize_mount(mount: str) -> str:
@@ -80,6 +84,8 @@ def build_plan(config: SpaceConfig, options: LaunchOptions | None = None) -> Lau
     assert config.app_file is not None
     port = options.port or free_port(options.host)
     env = space_environment(config, options, port)
+    if options.data_dir is not None:
+        env["SPACERUNNER_DATA_DIR"] = str(options.data_dir)
     env.update(options.runtime_env)
     env.update(options.variables)
     if config.sdk is Sdk.GRADIO:
@@ -117,4 +123,6 @@ def build_plan(config: SpaceConfig, options: LaunchOptions | None = None) -> Lau
         mount=mount,
         strip_prefix=strip,
         secret_names=frozenset(options.variables),
+        limits=options.limits,
+        data_dir=options.data_dir,
     )

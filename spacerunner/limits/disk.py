@@ -1,0 +1,111 @@
+"""Ephemeral scratch space for one run (HOME, TMPDIR, caches), capped at the disk limit.
+
+As root where loop devices work: a size-capped ext4 image mounted at the scratch folder (writes
+past the cap fail with ENOSPC). Elsewhere: a plain folder the watchdog measures. Either way it is
+wiped when the run ends. Persistent data lives elsewhere and is never touched here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+_MIN_IMAGE = 8 * 2**20  # mkfs.ext4 refuses smaller filesystems
+
+
+@dataclass
+class Scratch:
+    path: Path
+    limit: int | None
+    image: Path | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def enforced(self) -> bool:
+        """The kernel caps it (a mounted image), rather than spacerunner watching it."""
+        return self.image is not None
+
+    @classmethod
+    def create(cls, root: Path, name: str, limit: int | None) -> Scratch:
+        path = root / f"{name}-{uuid.uuid4().hex[:8]}"
+        path.mkdir(parents=True)
+        scratch = cls(path, limit)
+        if limit is not None:
+            scratch._mount(max(limit, _MIN_IMAGE))
+        for sub in ("home", "tmp"):
+            (path / sub).mkdir(exist_ok=True)
+        return scratch
+
+    def _mount(self, size: int) -> None:
+        if os.geteuid() != 0:
+            self.problems.append("disk: not root, so no size-capped filesystem can be mounted")
+            return
+        if not (shutil.which("mkfs.ext4") and shutil.which("mount")):
+            self.problems.append("disk: mkfs.ext4 or mount is missing")
+            return
+        image = self.path.with_name(f".{self.path.name}.img")
+        try:
+            with image.open("wb") as handle:
+                handle.truncate(size)
+            subprocess.run(
+                ["mkfs.ext4", "-q", "-F", "-m", "0", "-E", "nodiscard", str(image)],
+                check=True,
+                capture_output=True,
+                timeout=60,
+            )
+            subprocess.run(
+                ["mount", "-o", "loop,discard,nosuid,nodev", str(image), str(self.path)],
+                check=True,
+                capture_output=True,
+                timeout=60,
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            detail = getattr(exc, "stderr", b"") or b""
+            reason = detail.decode(errors="replace").strip() or str(exc)
+            self.problems.append(f"disk: cannot mount a {size} byte image: {reason}")
+            image.unlink(missing_ok=True)
+            return
+        self.image = image
+        (self.path / "lost+found").rmdir() if (self.path / "lost+found").is_dir() else None
+        os.chmod(self.path, 0o1777)
+
+    def env(self) -> dict[str, str]:
+        home = str(self.path / "home")
+        return {
+            "HOME": home,
+            "TMPDIR": str(self.path / "tmp"),
+            "XDG_CACHE_HOME": os.path.join(home, ".cache"),
+        }
+
+    def used(self) -> int:
+        if self.image is not None:
+            stat = os.statvfs(self.path)
+            return (stat.f_blocks - stat.f_bfree) * stat.f_frsize
+        total = 0
+        for dirpath, _, files in os.walk(self.path):
+            for name in files:
+                with contextlib.suppress(OSError):
+                    total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
+        return total
+
+    def full(self) -> bool:
+        """No room left: a write would fail (mounted) or the limit is passed (watched)."""
+        if self.limit is None:
+            return False
+        if self.image is not None:
+            stat = os.statvfs(self.path)
+            return stat.f_bavail * stat.f_frsize < 64 * 1024
+        return self.used() > self.limit
+
+    def wipe(self) -> None:
+        if self.image is not None:
+            result = subprocess.run(["umount", str(self.path)], capture_output=True, timeout=60)
+            if result.returncode != 0:
+                subprocess.run(["umount", "-l", str(self.path)], capture_output=True, timeout=60)
+            self.image.unlink(missing_ok=True)
+        shutil.rmtree(self.path, ignore_errors=True)

@@ -1,0 +1,116 @@
+"""The ``Limits`` value: what a Space may use, in Spaces' terms."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from spacerunner.units import format_size, parse_size
+
+GiB = 2**30
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory: int | None = 16 * GiB
+    """Bytes of RAM (the app and everything it starts)."""
+    cpus: float | None = 2.0
+    disk: int | None = 50 * GiB
+    """Bytes of ephemeral disk (its scratch space: HOME, TMPDIR, caches)."""
+    pids: int | None = 4096
+    """Processes and threads at once."""
+    nofile: int | None = 16384
+    """Open files per process."""
+
+    def describe(self) -> str:
+        parts = []
+        if self.memory is not None:
+            parts.append(f"memory {format_size(self.memory)}")
+        if self.cpus is not None:
+            parts.append(f"cpus {self.cpus:g}")
+        if self.disk is not None:
+            parts.append(f"disk {format_size(self.disk)}")
+        if self.pids is not None:
+            parts.append(f"pids {self.pids}")
+        if self.nofile is not None:
+            parts.append(f"open files {self.nofile}")
+        return ", ".join(parts) or "none"
+
+    def with_overrides(
+        self,
+        *,
+        memory: str | None = None,
+        cpus: str | None = None,
+        disk: str | None = None,
+        pids: str | None = None,
+    ) -> Limits:
+        """These limits with the user's flags applied ('16G', '2', '50G', 'none' to lift one)."""
+        changes: dict[str, object] = {}
+        for name, text, parse in (
+            ("memory", memory, parse_size),
+            ("disk", disk, parse_size),
+            ("cpus", cpus, _float),
+            ("pids", pids, _int),
+        ):
+            if text is None:
+                continue
+            if text.strip().lower() in ("none", "0", "off"):
+                changes[name] = None
+                continue
+            value = parse(text)
+            if value is None or value <= 0:
+                raise ValueError(
+                    f"--{name} {text!r}: expected e.g. "
+                    + {"memory": "16G", "disk": "50G", "cpus": "2", "pids": "4096"}[name]
+                )
+            changes[name] = value
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _float(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _int(text: str) -> int | None:
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+DEFAULT_LIMITS = Limits()
+"""Spaces' free tier, cpu-basic: 2 vCPU, 16 GB RAM, 50 GB ephemeral disk."""
+
+HARDWARE_PRESETS: dict[str, tuple[float, int]] = {
+    # flavor: (vCPU, RAM) as Spaces lists them; GPUs are not emulated, only their CPU and RAM
+    "cpu-basic": (2, 16 * GiB),
+    "cpu-upgrade": (8, 32 * GiB),
+    "t4-small": (4, 15 * GiB),
+    "t4-medium": (8, 30 * GiB),
+    "l4x1": (8, 30 * GiB),
+    "l4x4": (48, 186 * GiB),
+    "l40sx1": (8, 62 * GiB),
+    "l40sx4": (48, 382 * GiB),
+    "l40sx8": (192, 1534 * GiB),
+    "a10g-small": (4, 15 * GiB),
+    "a10g-large": (12, 46 * GiB),
+    "a10g-largex2": (24, 92 * GiB),
+    "a10g-largex4": (48, 184 * GiB),
+    "a100-large": (12, 142 * GiB),
+    "h100": (23, 240 * GiB),
+    "h100x8": (184, 1920 * GiB),
+    "v5e-1x1": (22, 44 * GiB),
+    "v5e-2x2": (110, 186 * GiB),
+    "v5e-2x4": (220, 380 * GiB),
+}
+
+
+def limits_for(suggested_hardware: str | None, base: Limits = DEFAULT_LIMITS) -> Limits:
+    """The limits of a Space: its ``suggested_hardware`` preset's CPU and RAM, else cpu-basic."""
+    preset = HARDWARE_PRESETS.get(suggested_hardware or "cpu-basic")
+    if preset is None:
+        return base
+    cpus, memory = preset
+    return replace(base, cpus=float(cpus), memory=memory)
