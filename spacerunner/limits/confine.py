@@ -192,7 +192,7 @@ def confine(
     if limits.nofile is not None:
         report.append(f"open files {limits.nofile}: enforced (rlimit)")
     if scratch_root is not None:
-        scratch = Scratch.create(scratch_root, name, limits.disk)
+        scratch = Scratch.create(scratch_root, name, limits.disk, mount=mode == "auto")
         confinement.scratch = scratch
         if limits.disk is not None:
             if scratch.enforced:

@@ -31,12 +31,14 @@ class Scratch:
         return self.image is not None
 
     @classmethod
-    def create(cls, root: Path, name: str, limit: int | None) -> Scratch:
+    def create(cls, root: Path, name: str, limit: int | None, *, mount: bool = True) -> Scratch:
         path = root / f"{name}-{uuid.uuid4().hex[:8]}"
         path.mkdir(parents=True)
         scratch = cls(path, limit)
-        if limit is not None:
+        if limit is not None and mount:
             scratch._mount(max(limit, _MIN_IMAGE))
+        elif limit is not None:
+            scratch.problems.append("forced by --limits watchdog")
         for sub in ("home", "tmp"):
             (path / sub).mkdir(exist_ok=True)
         return scratch

@@ -1,0 +1,222 @@
+"""Real limits on real processes, with small numbers: memory, CPU, pids, disk, and the watchdog."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.error
+import urllib.request
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from helpers import SPACES
+
+from spacerunner.backends.base import State, Upstream
+from spacerunner.backends.local import LocalBackend, LocalProcess
+from spacerunner.config import load_space
+from spacerunner.launch import LaunchOptions, build_plan
+from spacerunner.limits import DEFAULT_LIMITS, Limits, limits_for
+from spacerunner.limits.cgroups import detect
+
+MiB = 2**20
+STRESS = SPACES / "stress-app"
+needs_cgroups = pytest.mark.skipif(detect() == "none", reason="no usable cgroup hierarchy here")
+
+
+def get(instance: LocalProcess, path: str, timeout: float = 30) -> tuple[int, dict]:
+    assert isinstance(instance.endpoint, Upstream)
+    url = f"http://{instance.endpoint.host}:{instance.endpoint.port}{path}"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+async def start(
+    backend: LocalBackend,
+    limits: Limits | None,
+    *,
+    name: str = "stress",
+    data_dir: Path | None = None,
+) -> LocalProcess:
+    config = replace(load_space(STRESS), path=STRESS)
+    plan = build_plan(config, LaunchOptions(limits=limits, data_dir=data_dir))
+    plan = replace(plan, name=name)
+    instance = await backend.start(plan)
+    assert isinstance(instance, LocalProcess)
+    await instance.wait_ready(30)
+    return instance
+
+
+def small(**changes: object) -> Limits:
+    return replace(
+        Limits(memory=200 * MiB, cpus=None, disk=None, pids=None, nofile=None), **changes
+    )  # type: ignore[arg-type]
+
+
+def test_limits_values_and_presets() -> None:
+    assert DEFAULT_LIMITS.memory == 16 * 2**30
+    assert DEFAULT_LIMITS.cpus == 2
+    assert DEFAULT_LIMITS.disk == 50 * 2**30
+    assert limits_for("cpu-upgrade").cpus == 8
+    assert limits_for("cpu-upgrade").memory == 32 * 2**30
+    assert limits_for(None) == DEFAULT_LIMITS
+    custom = DEFAULT_LIMITS.with_overrides(memory="512M", cpus="1.5", disk="none")
+    assert (custom.memory, custom.cpus, custom.disk) == (512 * MiB, 1.5, None)
+    with pytest.raises(ValueError, match=r"--memory 'lots': expected e\.g\. 16G"):
+        DEFAULT_LIMITS.with_overrides(memory="lots")
+    assert "memory 16.0G, cpus 2, disk 50.0G" in DEFAULT_LIMITS.describe()
+
+
+@needs_cgroups
+def test_memory_limit_kills_the_greedy_app_and_spares_the_other(tmp_path: Path) -> None:
+    async def main() -> None:
+        backend = LocalBackend(tmp_path / "logs")
+        greedy = await start(backend, small(), name="greedy")
+        modest = await start(backend, small(), name="modest")
+        assert "limit: memory 200.0M: enforced (cgroup v" in "\n".join(greedy.log.tail(20))
+        code, _ = await asyncio.to_thread(get, modest, "/alloc?mb=100")
+        assert code == 200
+        with pytest.raises(Exception):  # noqa: B017, PT011 - the app is killed mid-request
+            await asyncio.to_thread(get, greedy, "/alloc?mb=400")
+        status = await asyncio.wait_for(greedy.wait(), 20)
+        assert status.state is State.EXITED
+        assert status.limit_exceeded == "Memory limit exceeded (200.0M)"
+        assert status.reason == "Memory limit exceeded (200.0M): killed by SIGKILL"
+        assert (await asyncio.to_thread(get, modest, "/"))[0] == 200  # still serving
+        usage = modest.usage()
+        assert usage is not None
+        assert usage["memory_peak"] >= 100 * MiB
+        await backend.close()
+
+    asyncio.run(main())
+    log = (tmp_path / "logs" / "greedy.log").read_text()
+    assert "[spacerunner] Memory limit exceeded (200.0M): killed by SIGKILL" in log
+
+
+@needs_cgroups
+def test_cpu_quota_holds_four_spinners_to_one_cpu(tmp_path: Path) -> None:
+    async def main() -> float:
+        backend = LocalBackend(tmp_path)
+        app = await start(backend, small(memory=None, cpus=1.0))
+        await asyncio.to_thread(get, app, "/spin?procs=4")
+        await asyncio.sleep(1.0)  # let them all run
+        first = app.usage()
+        await asyncio.sleep(3.0)
+        second = app.usage()
+        assert first is not None and second is not None
+        rate = (second["cpu_seconds"] - first["cpu_seconds"]) / 3.0
+        await backend.close()
+        return rate
+
+    rate = asyncio.run(main())
+    assert 0.8 < rate < 1.15, f"{rate:.2f} CPU-seconds per second under a 1-CPU limit"
+
+
+@needs_cgroups
+def test_pids_limit_stops_a_fork_bomb(tmp_path: Path) -> None:
+    async def main() -> None:
+        backend = LocalBackend(tmp_path)
+        bomb = await start(backend, small(memory=None, pids=40), name="bomb")
+        bystander = await start(backend, small(memory=None, pids=40), name="bystander")
+        await asyncio.to_thread(get, bomb, "/fork?n=500")
+        deadline = time.monotonic() + 10
+        while "fork failed" not in "\n".join(bomb.log.tail(50)):
+            assert time.monotonic() < deadline, "the fork bomb was never stopped"
+            await asyncio.sleep(0.1)
+        assert bomb.confinement.cgroup is not None
+        assert len(bomb.confinement.cgroup.pids()) <= 40
+        assert (await asyncio.to_thread(get, bystander, "/"))[0] == 200
+        assert "fork failed: Resource temporarily unavailable" in "\n".join(bomb.log.tail(50))
+        await backend.close()  # ends every process of the bomb, through its cgroup
+
+    asyncio.run(main())
+
+
+def test_disk_limit_and_persistent_data(tmp_path: Path) -> None:
+    data = tmp_path / "data" / "stress"
+
+    async def main() -> None:
+        backend = LocalBackend(tmp_path / "logs", scratch_root=tmp_path / "scratch")
+        limits = small(memory=None, disk=50 * MiB)
+        app = await start(backend, limits, data_dir=data)
+        home = (await asyncio.to_thread(get, app, "/"))[1]["home"]
+        assert home.startswith(str(tmp_path / "scratch"))
+        await asyncio.to_thread(get, app, "/write?mb=1&where=home&name=ephemeral.bin")
+        await asyncio.to_thread(get, app, "/write?mb=1&where=data&name=kept.bin")
+        code, body = await asyncio.to_thread(get, app, "/write?mb=80&where=home")
+        if app.confinement.scratch is not None and app.confinement.scratch.enforced:
+            assert code == 507  # the write failed: the filesystem is full
+            assert body["error"] == "No space left on device"
+            assert body["written_mb"] < 50
+            await app.stop(grace=2)
+        else:  # not root here: the watchdog stops the app instead
+            status = await asyncio.wait_for(app.wait(), 20)
+            assert status.limit_exceeded == "Disk limit exceeded (50.0M)"
+        assert not await asyncio.to_thread(Path(home).exists)  # ephemeral: wiped at stop
+        again = await start(backend, limits, data_dir=data)
+        files = (await asyncio.to_thread(get, again, "/files"))[1]
+        assert files["data"] == ["kept.bin"]  # persistent: survives the restart
+        assert "ephemeral.bin" not in files["home"]
+        await backend.close()
+
+    asyncio.run(main())
+    assert (data / "kept.bin").stat().st_size == MiB
+
+
+def test_watchdog_fallback_for_memory(tmp_path: Path) -> None:
+    async def main() -> None:
+        backend = LocalBackend(tmp_path, limits_mode="watchdog")
+        app = await start(backend, small(cpus=1.0))
+        report = "\n".join(app.log.tail(20))
+        assert "memory 200.0M: WATCHED ONLY, not enforced (forced by --limits watchdog)" in report
+        assert "cpus 1: CPU affinity to 1 core(s) only, not a quota" in report
+        with pytest.raises(Exception):  # noqa: B017, PT011
+            await asyncio.to_thread(get, app, "/alloc?mb=400")
+        status = await asyncio.wait_for(app.wait(), 20)
+        assert status.limit_exceeded is not None
+        assert status.limit_exceeded.startswith("Memory limit exceeded (200.0M; watched:")
+        await backend.close()
+
+    asyncio.run(main())
+
+
+def test_watchdog_fallback_for_disk(tmp_path: Path) -> None:
+    async def main() -> None:
+        backend = LocalBackend(
+            tmp_path / "logs", scratch_root=tmp_path / "scratch", limits_mode="watchdog"
+        )
+        app = await start(backend, small(memory=None, disk=20 * MiB))
+        report = "\n".join(app.log.tail(20))
+        assert "disk 20.0M: WATCHED ONLY, not enforced" in report
+        with pytest.raises(Exception):  # noqa: B017, PT011
+            await asyncio.to_thread(get, app, "/write?mb=200&where=home")
+        status = await asyncio.wait_for(app.wait(), 30)
+        assert status.limit_exceeded == "Disk limit exceeded (20.0M)"
+        await backend.close()
+
+    asyncio.run(main())
+
+
+def test_cgroup_v2_when_the_host_has_it(tmp_path: Path) -> None:
+    if detect() != "v2":
+        pytest.skip(
+            f"cgroup v2 with a memory controller is not available here ({detect()} is "
+            "used); the v2 code paths run on hosts that delegate cgroup v2"
+        )
+
+    async def main() -> None:
+        backend = LocalBackend(tmp_path)
+        app = await start(backend, small())
+        assert app.confinement.cgroup is not None
+        assert app.confinement.cgroup.version == 2
+        with pytest.raises(Exception):  # noqa: B017, PT011
+            await asyncio.to_thread(get, app, "/alloc?mb=400")
+        status = await asyncio.wait_for(app.wait(), 20)
+        assert status.limit_exceeded == "Memory limit exceeded (200.0M)"
+        await backend.close()
+
+    asyncio.run(main())
