@@ -18,8 +18,10 @@ from spacerunner.envs import EnvBuilder, Environment, EnvMode, environment_neede
 from spacerunner.envs.builder import Output
 from spacerunner.launch.plan import LaunchPlan
 from spacerunner.launch.sdks import LaunchOptions, build_plan
+from spacerunner.limits import LimitSettings
 from spacerunner.paths import cache_dir
 from spacerunner.paths import log_dir as default_log_dir
+from spacerunner.paths import state_dir as default_state_dir
 from spacerunner.proxy.routes import Route, Router
 from spacerunner.proxy.server import ProxyServer
 
@@ -34,6 +36,9 @@ class RunOptions:
     author: str = "local"
     env_mode: EnvMode = EnvMode.AUTO
     builder: EnvBuilder | None = None
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    state_dir: Path = field(default_factory=default_state_dir)
+    """Where the ephemeral disk of a run and persistent data live."""
 
 
 class SpaceRun:
@@ -44,7 +49,11 @@ class SpaceRun:
     ) -> None:
         self.config = config
         self.options = options or RunOptions()
-        self.backend = backend or LocalBackend(self.options.log_dir)
+        self.backend = backend or LocalBackend(
+            self.options.log_dir,
+            scratch_root=self.options.state_dir / "scratch",
+            limits_mode=self.options.limits.mode,
+        )
         self.router = Router()
         self.route = Route(
             name=config.name,
@@ -55,6 +64,13 @@ class SpaceRun:
         self.proxy = ProxyServer(self.router)
         self.plan: LaunchPlan | None = None
         self.instance: Instance | None = None
+
+    @property
+    def data_dir(self) -> Path | None:
+        """Persistent storage, for Spaces that ask for it (suggested_storage) or --persistent."""
+        if self.options.limits.persistent or self.config.suggested_storage:
+            return self.options.state_dir / "data" / self.config.name
+        return None
 
     @property
     def url(self) -> str:
@@ -74,6 +90,8 @@ class SpaceRun:
                 public_host=public,
                 author=self.options.author,
                 variables=self.options.variables,
+                limits=self.options.limits.for_space(self.config.suggested_hardware),
+                data_dir=self.data_dir,
             ),
         )
         self.instance = await self.backend.start(self.plan)

@@ -19,7 +19,9 @@ from spacerunner.backends.logs import AppLog
 from spacerunner.backends.probe import http_status
 from spacerunner.errors import AppExitedError, BackendError, StartupTimeoutError
 from spacerunner.launch.plan import LaunchPlan, ProcessPlan, StaticPlan
+from spacerunner.limits import cgroups
 from spacerunner.limits.confine import Confinement, confine
+from spacerunner.limits.disk import sweep
 from spacerunner.limits.watchdog import Watchdog
 
 _LOG_ROTATE_BYTES = 8 * 1024 * 1024
@@ -265,6 +267,10 @@ class LocalBackend(Backend):
         self.log_dir = log_dir
         self.scratch_root = scratch_root
         """Where each run's ephemeral disk is made (none: apps use the machine's HOME)."""
+        if scratch_root is not None:
+            sweep(scratch_root)
+        if limits_mode == "auto":
+            cgroups.sweep()
         self.limits_mode = limits_mode
         self.base_env = dict(os.environ if base_env is None else base_env)
         self.instances: list[Instance] = []

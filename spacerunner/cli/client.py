@@ -11,6 +11,7 @@ from typing import Any
 
 from spacerunner.errors import SpacerunnerError
 from spacerunner.paths import state_dir
+from spacerunner.units import format_size
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,11 +62,15 @@ def ps_command(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(spaces, indent=2))
         return 0
-    print(f"{'NAME':<24} {'SDK':<10} {'STATE':<11} {'RESTARTS':>8}  URL")
+    print(f"{'NAME':<24} {'SDK':<10} {'STATE':<11} {'MEMORY':>8} {'CPU':>6} {'RESTARTS':>8}  URL")
     for s in spaces:
+        usage = s.get("usage") or {}
+        memory = format_size(usage["memory"]) if usage.get("memory") is not None else "-"
+        cpu = f"{usage['cpu_percent']:.0f}%" if usage.get("cpu_percent") is not None else "-"
+        reason = f"  ({s['reason']})" if s["reason"] else ""
         print(
-            f"{s['name']:<24} {s['sdk'] or '-':<10} {s['state']:<11} {s['restarts']:>8}  "
-            f"{s['url']}" + (f"  ({s['reason']})" if s["reason"] else "")
+            f"{s['name']:<24} {s['sdk'] or '-':<10} {s['state']:<11} {memory:>8} {cpu:>6} "
+            f"{s['restarts']:>8}  {s['url']}{reason}"
         )
     return 0
 

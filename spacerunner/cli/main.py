@@ -32,14 +32,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--log-dir", type=Path, help="where app logs are kept")
     run.add_argument("--quiet", action="store_true", help="do not stream the app's log")
 
-    from spacerunner.cli import client, envs, serve
+    from spacerunner.cli import client, envs, limits, serve
     from spacerunner.envs import EnvMode
 
     envs.add_env_arguments(run, EnvMode.AUTO)
+    limits.add_limit_arguments(run)
 
     serve_parser = sub.add_parser("serve", help="serve every Space of a folder on one port")
     serve.add_arguments(serve_parser)
     envs.add_env_arguments(serve_parser, EnvMode.ISOLATED)
+    limits.add_limit_arguments(serve_parser)
 
     build = sub.add_parser("build", help="build (or check) the environments of Spaces")
     build.add_argument("paths", nargs="+", type=Path, help="Space folders or folders of Spaces")

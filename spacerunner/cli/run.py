@@ -12,6 +12,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from spacerunner.cli.envs import builder_from
+from spacerunner.cli.limits import settings_from
 from spacerunner.config import load_space
 from spacerunner.envs import EnvMode
 from spacerunner.errors import AppExitedError, StartupTimeoutError
@@ -45,6 +46,7 @@ def run_command(args: argparse.Namespace) -> int:
         log_dir=args.log_dir or log_dir(),
         env_mode=EnvMode(args.env),
         builder=builder_from(args),
+        limits=settings_from(args),
     )
     return event_loop_runner()(_run(SpaceRun(config, options), quiet=args.quiet))
 

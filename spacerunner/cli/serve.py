@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from spacerunner.cli.envs import builder_from
+from spacerunner.cli.limits import settings_from
 from spacerunner.cli.run import event_loop_runner, say
 from spacerunner.config.parse import parse_duration
 from spacerunner.envs import EnvMode
@@ -78,6 +79,7 @@ def serve_command(args: argparse.Namespace) -> int:
             variables=read_env_file(args.env_file) if args.env_file else {},
             env_mode=EnvMode(args.env),
             builder=builder_from(args),
+            limits=settings_from(args),
         ),
         state_dir=args.state_dir or state_dir(),
     )

@@ -308,3 +308,35 @@ def _enable_controllers(base: Path, wanted: list[str]) -> None:
             with contextlib.suppress(OSError):
                 _write(leaf / "cgroup.procs", pid)
         _write(base / "cgroup.subtree_control", request)
+
+
+def sweep() -> list[str]:
+    """Remove app cgroups whose spacerunner is gone (named ``spacerunner-<space>-<pid>-<id>``):
+    what a spacerunner killed with SIGKILL could not remove itself. Processes still in them are
+    killed first."""
+    own = own_cgroups()
+    removed: list[str] = []
+    for controller in ("memory", "cpu", "cpuacct", "pids", "freezer"):
+        if controller not in own:
+            continue
+        base = ROOT / controller / own[controller].lstrip("/")
+        for directory in base.glob("spacerunner-*") if base.is_dir() else ():
+            parts = directory.name.rsplit("-", 2)
+            if len(parts) != 3 or not parts[1].isdigit() or _alive(int(parts[1])):
+                continue
+            stale = AppCgroup(1, directory.name, {controller: directory})
+            stale.kill()
+            stale.remove(timeout=1.0)
+            if not directory.exists():
+                removed.append(str(directory))
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

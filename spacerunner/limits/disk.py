@@ -32,7 +32,7 @@ class Scratch:
 
     @classmethod
     def create(cls, root: Path, name: str, limit: int | None, *, mount: bool = True) -> Scratch:
-        path = root / f"{name}-{uuid.uuid4().hex[:8]}"
+        path = root / f"{name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         path.mkdir(parents=True)
         scratch = cls(path, limit)
         if limit is not None and mount:
@@ -111,3 +111,32 @@ class Scratch:
                 subprocess.run(["umount", "-l", str(self.path)], capture_output=True, timeout=60)
             self.image.unlink(missing_ok=True)
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+def sweep(root: Path) -> list[Path]:
+    """Unmount and remove scratch folders whose spacerunner is gone (killed, say, with SIGKILL:
+    nothing could clean up then). Folders are named ``<space>-<pid>-<random>``."""
+    removed: list[Path] = []
+    for path in sorted(root.iterdir()) if root.is_dir() else ():
+        if path.name.startswith("."):
+            continue
+        parts = path.name.rsplit("-", 2)
+        if len(parts) != 3 or not parts[1].isdigit() or _alive(int(parts[1])):
+            continue
+        image = path.with_name(f".{path.name}.img")
+        if os.path.ismount(path):
+            subprocess.run(["umount", "-l", str(path)], capture_output=True, timeout=60)
+        image.unlink(missing_ok=True)
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

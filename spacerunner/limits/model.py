@@ -114,3 +114,29 @@ def limits_for(suggested_hardware: str | None, base: Limits = DEFAULT_LIMITS) ->
         return base
     cpus, memory = preset
     return replace(base, cpus=float(cpus), memory=memory)
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    """What the user asked for on the command line, applied to each Space's own preset."""
+
+    enabled: bool = True
+    memory: str | None = None
+    cpus: str | None = None
+    disk: str | None = None
+    pids: str | None = None
+    mode: str = "auto"
+    """'auto': cgroups and a mounted disk where they work; 'watchdog': spacerunner watches."""
+    persistent: bool = False
+    """Give every Space persistent storage (otherwise only those with suggested_storage)."""
+
+    def for_space(self, suggested_hardware: str | None) -> Limits | None:
+        if not self.enabled:
+            return None
+        return limits_for(suggested_hardware).with_overrides(
+            memory=self.memory, cpus=self.cpus, disk=self.disk, pids=self.pids
+        )
+
+    def validate(self) -> None:
+        """Raise ValueError naming the flag when a value cannot be read."""
+        self.for_space(None)

@@ -54,6 +54,7 @@ def space_facts(space: ManagedSpace, port: int) -> dict[str, Any]:
         "idle_seconds": round(space.idle_for(now), 1),
         "open_websockets": space.route.open_tunnels,
         "active_requests": space.route.active_requests,
+        "usage": instance.usage() if instance is not None else None,
         "path": str(space.path),
         "url": f"/spaces/{space.name}/",
         "host_url": f"http://{space.name}.localhost:{port}/",

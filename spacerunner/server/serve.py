@@ -14,7 +14,7 @@ import os
 import secrets
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import uvicorn
@@ -73,7 +73,11 @@ class Portfolio:
         await self.proxy.start(options.host, options.port)
         port = self.proxy.port
         serve_dir = options.state_dir / "serve" / str(port)
-        backend = LocalBackend(serve_dir / "logs")
+        backend = LocalBackend(
+            serve_dir / "logs",
+            scratch_root=serve_dir / "scratch",
+            limits_mode=options.spaces.limits.mode,
+        )
         self.supervisor = Supervisor(
             list(options.dirs),
             backend,
@@ -81,7 +85,7 @@ class Portfolio:
             state=StateFile(serve_dir / "state.json"),
             public_port=port,
             policy=options.policy,
-            options=options.spaces,
+            options=replace(options.spaces, data_root=serve_dir / "data"),
         )
         await self.supervisor.start()
         await self._start_control(port)

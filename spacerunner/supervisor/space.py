@@ -188,6 +188,8 @@ class ManagedSpace:
                     LaunchOptions(
                         python=env.python if env else self.sup.options.python,
                         runtime_env=env.run_env if env else {},
+                        limits=self.sup.options.limits.for_space(config.suggested_hardware),
+                        data_dir=self._data_dir(config),
                         mount=f"/spaces/{self.name}",
                         public_host=f"{self.name}.localhost:{self.sup.public_port}",
                         author=self.sup.options.author,
@@ -244,6 +246,14 @@ class ManagedSpace:
         finally:
             build_log.close()
         return env
+
+    def _data_dir(self, config: SpaceConfig) -> Path | None:
+        options = self.sup.options
+        if options.data_root is None:
+            return None
+        if options.limits.persistent or config.suggested_storage:
+            return options.data_root / self.name
+        return None
 
     def _fail(self, reason: str) -> None:
         self.last_exit = reason

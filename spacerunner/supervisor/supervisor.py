@@ -16,6 +16,7 @@ import watchfiles
 from spacerunner.backends.base import Backend
 from spacerunner.config.header import README
 from spacerunner.envs import EnvBuilder, EnvMode
+from spacerunner.limits import LimitSettings
 from spacerunner.paths import cache_dir
 from spacerunner.proxy.routes import Router
 from spacerunner.supervisor.discovery import discover
@@ -39,6 +40,9 @@ class SpaceOptions:
     env_mode: EnvMode = EnvMode.ISOLATED
     builder: EnvBuilder | None = None
     """Builds isolated environments (one from the default cache when not given)."""
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    data_root: Path | None = None
+    """Where persistent storage of Spaces lives (one folder per Space)."""
 
 
 class Supervisor:

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -18,12 +19,18 @@ import pytest
 from helpers import SPACES
 
 from spacerunner.launch.ports import free_port
+from spacerunner.limits import cgroups
+from spacerunner.limits.disk import sweep
 
 CLI = [sys.executable, "-m", "spacerunner"]
+STATE = Path(tempfile.mkdtemp(prefix="spacerunner-cli-tests-"))
 
 
 def cli(*args: str, **kwargs) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=60, **kwargs)
+    env = {**os.environ, "SPACERUNNER_STATE_DIR": str(STATE)}
+    return subprocess.run(
+        [*CLI, *args], capture_output=True, text=True, timeout=60, env=env, **kwargs
+    )
 
 
 class Running:
@@ -34,7 +41,7 @@ class Running:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, **(env or {})},
+            env={**os.environ, "SPACERUNNER_STATE_DIR": str(log_dir / "state"), **(env or {})},
         )
         self.url = f"http://127.0.0.1:{self.port}"
 
@@ -141,9 +148,20 @@ def test_app_dies_with_a_killed_spacerunner(tmp_path: Path) -> None:
     run = Running(str(SPACES / "http-app"), log_dir=tmp_path)
     run.wait_ready()
     app = psutil.Process(run.proc.pid).children()[0]
+    scratch = tmp_path / "state" / "scratch"
     run.proc.kill()
     run.finish()
     assert gone([app.pid]), "the app outlived a SIGKILLed spacerunner"
+    # nothing cleaned its scratch disk up; the next spacerunner to start does
+    left = [p for p in scratch.iterdir() if not p.name.startswith(".")]
+    assert len(left) == 1
+    assert [p.name for p in sweep(scratch)] == [left[0].name]
+    assert not os.path.ismount(left[0])
+    assert list(scratch.iterdir()) == []
+    stale = list((Path("/sys/fs/cgroup/pids")).glob(f"spacerunner-*-{run.proc.pid}-*"))
+    if stale:  # its cgroups too (where cgroup v1 pids is used)
+        cgroups.sweep()
+        assert not [p for p in stale if p.exists()]
 
 
 def test_run_reports_a_crash(tmp_path: Path) -> None:
