@@ -23,11 +23,14 @@ from helpers import SPACES, LoopThread
 
 from spacerunner.envs import EnvMode
 from spacerunner.launch.ports import free_port
+from spacerunner.limits import LimitSettings
 from spacerunner.server.serve import Portfolio, ServeOptions
 from spacerunner.supervisor import Policy
 from spacerunner.supervisor.supervisor import SpaceOptions
 
-CURRENT = SpaceOptions(env_mode=EnvMode.CURRENT)
+CURRENT = SpaceOptions(
+    env_mode=EnvMode.CURRENT, limits=LimitSettings(memory="200M", cpus="1", disk="64M")
+)
 
 HTTP_APP = (SPACES / "http-app" / "server.py").read_text()
 
@@ -360,3 +363,24 @@ def test_an_app_that_stops_answering_is_restarted(make_server, tmp_path: Path) -
             os.kill(pid, signal.SIGCONT)
     assert "stopped answering health checks" in server.facts("app")["last_exit"]
     assert httpx.get(f"{server.base}/spaces/app/env", timeout=30).status_code == 200
+
+
+def test_serve_enforces_limits_and_reports_them(make_server, tmp_path: Path) -> None:
+    shutil.copytree(SPACES / "stress-app", tmp_path / "spaces" / "hungry")
+    server = make_server()
+    facts = httpx.get(f"{server.base}/spaces/hungry/", timeout=30)
+    assert facts.status_code == 200
+    usage = server.facts("hungry")["usage"]
+    assert usage["limits"] == {"memory": 200 * 2**20, "cpus": 1.0, "disk": 64 * 2**20, "pids": 4096}
+    assert usage["memory"] > 0
+    assert any(line.startswith("memory 200.0M:") for line in usage["enforcement"])
+    with contextlib.suppress(httpx.HTTPError):
+        httpx.get(f"{server.base}/spaces/hungry/alloc?mb=400", timeout=30)
+    server.wait_for(
+        lambda: (server.facts("hungry")["last_exit"] or "").startswith(
+            "Memory limit exceeded (200.0M)"
+        ),
+        timeout=20,
+    )
+    logs = httpx.get(f"{server.base}/api/spaces/hungry/logs", headers=server.admin()).text
+    assert "Memory limit exceeded (200.0M)" in logs
