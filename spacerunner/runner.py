@@ -92,6 +92,7 @@ class SpaceRun:
                 variables=self.options.variables,
                 limits=self.options.limits.for_space(self.config.suggested_hardware),
                 data_dir=self.data_dir,
+                sandbox=self.options.limits.sandbox,
             ),
         )
         self.instance = await self.backend.start(self.plan)

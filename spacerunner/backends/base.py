@@ -32,6 +32,12 @@ class Upstream:
 
     host: str
     port: int
+    unix: str | None = None
+    """A unix socket to connect to instead of host:port (a sandboxed app's way in)."""
+
+    @property
+    def key(self) -> tuple[str, int, str | None]:
+        return (self.host, self.port, self.unix)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from spacerunner.backends.logs import AppLog
 from spacerunner.backends.probe import http_status
 from spacerunner.errors import AppExitedError, BackendError, StartupTimeoutError
 from spacerunner.launch.plan import LaunchPlan, ProcessPlan, StaticPlan
-from spacerunner.limits import cgroups
+from spacerunner.limits import cgroups, sandbox
 from spacerunner.limits.confine import Confinement, confine
 from spacerunner.limits.disk import sweep
 from spacerunner.limits.watchdog import Watchdog
@@ -62,8 +62,9 @@ class LocalProcess(Instance):
         log: AppLog,
         proc: asyncio.subprocess.Process,
         confinement: Confinement | None = None,
+        unix: str | None = None,
     ) -> None:
-        super().__init__(plan, Upstream(connect_host(plan.host), plan.port), log)
+        super().__init__(plan, Upstream(connect_host(plan.host), plan.port, unix), log)
         self._proc = proc
         self.confinement = confinement or Confinement(None)
         self._limit: str | None = None
@@ -172,7 +173,11 @@ class LocalProcess(Instance):
                 )
             remaining = deadline - loop.time()
             code = await http_status(
-                host, port, self.plan.probe.path, timeout=max(0.1, min(2.0, remaining))
+                host,
+                port,
+                self.plan.probe.path,
+                timeout=max(0.1, min(2.0, remaining)),
+                unix=self.endpoint.unix if isinstance(self.endpoint, Upstream) else None,
             )
             if code is not None and code < 500:
                 if self._state is State.STARTING:
@@ -300,11 +305,34 @@ class LocalBackend(Backend):
             log.note(f"limit: {line}")
         if plan.data_dir is not None:
             plan.data_dir.mkdir(parents=True, exist_ok=True)
+        command, unix = plan.command, None
+        if plan.sandbox:
+            try:
+                run_dir = confinement.run_dir(self.scratch_root)
+                command = tuple(
+                    sandbox.wrap(
+                        plan.command,
+                        cwd=plan.cwd,
+                        port=plan.port,
+                        run_dir=run_dir,
+                        readable=[plan.cwd],
+                        writable=[plan.data_dir] if plan.data_dir else [],
+                    )
+                )
+            except BackendError:
+                await asyncio.to_thread(confinement.cleanup)
+                log.close()
+                raise
+            unix = str(run_dir / sandbox.SOCKET_NAME)
+            log.note(
+                "sandbox: bubblewrap, uid 1000 without capabilities, read-only system, "
+                "no network but its own loopback (reached through a unix socket)"
+            )
         env = {**self.base_env, **confinement.env(), **plan.env}
         log.note(f"starting {shlex.join(plan.command)} in {plan.cwd} (port {plan.port})")
         try:
             proc = await asyncio.create_subprocess_exec(
-                *plan.command,
+                *command,
                 cwd=plan.cwd,
                 env=env,
                 stdin=asyncio.subprocess.DEVNULL,
@@ -321,7 +349,7 @@ class LocalBackend(Backend):
                 f"{plan.name}: cannot start {plan.command[0]!r}: {exc.strerror or exc}. "
                 "Fix: check that the interpreter exists and the Space folder is readable."
             ) from exc
-        return LocalProcess(plan, log, proc, confinement)
+        return LocalProcess(plan, log, proc, confinement, unix)
 
     async def close(self) -> None:
         live = [i for i in self.instances if i.status().alive]

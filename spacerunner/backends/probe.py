@@ -16,11 +16,16 @@ class _Status:
         self.done = True
 
 
-async def http_status(host: str, port: int, path: str, *, timeout: float = 2.0) -> int | None:
+async def http_status(
+    host: str, port: int, path: str, *, timeout: float = 2.0, unix: str | None = None
+) -> int | None:
     """The status code of ``GET path``, or ``None`` when nothing answers (yet)."""
     try:
         async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_connection(host, port)
+            if unix is not None:
+                reader, writer = await asyncio.open_unix_connection(unix)
+            else:
+                reader, writer = await asyncio.open_connection(host, port)
             try:
                 writer.write(
                     f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"

@@ -27,6 +27,12 @@ def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
         "otherwise; watchdog: only watch (default auto)",
     )
     group.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="run apps inside bubblewrap: uid 1000 without capabilities, a read-only system, "
+        "no network but loopback",
+    )
+    group.add_argument(
         "--persistent",
         action="store_true",
         help="persistent storage for every Space (default: those with "
@@ -43,6 +49,7 @@ def settings_from(args: argparse.Namespace) -> LimitSettings:
         pids=args.pids,
         mode=args.limits,
         persistent=args.persistent,
+        sandbox=args.sandbox,
     )
     try:
         settings.validate()

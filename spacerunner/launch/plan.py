@@ -49,6 +49,8 @@ class ProcessPlan:
     """None: no limits at all."""
     data_dir: Path | None = None
     """Persistent storage that survives restarts (Spaces' /data), when the Space has it."""
+    sandbox: bool = False
+    """Run inside bubblewrap: unprivileged, read-only system, loopback-only network."""
 
 
 @dataclass(frozen=True)

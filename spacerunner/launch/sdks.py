@@ -43,6 +43,7 @@ class LaunchOptions:
     """Variables the Python environment asks for (set before the user's own)."""
     limits: Limits | None = None
     data_dir: Path | None = None
+    sandbox: bool = False
 
 
 def normalize_mount(mount: str) -> str:
@@ -125,4 +126,5 @@ def build_plan(config: SpaceConfig, options: LaunchOptions | None = None) -> Lau
         secret_names=frozenset(options.variables),
         limits=options.limits,
         data_dir=options.data_dir,
+        sandbox=options.sandbox,
     )

@@ -9,6 +9,7 @@ import math
 import os
 import resource
 import signal
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -38,6 +39,13 @@ class Confinement:
     report: list[str] = field(default_factory=list)
     """One line per limit: its value and how it is enforced or watched."""
     _cpu_sample: tuple[float, float] | None = None
+
+    def run_dir(self, scratch_root: Path | None) -> Path:
+        """A folder of this run's own, bound writable into a sandbox (its scratch space)."""
+        if self.scratch is None:
+            root = scratch_root or Path(tempfile.gettempdir()) / "spacerunner-scratch"
+            self.scratch = Scratch.create(root, "run", None)
+        return self.scratch.path
 
     def env(self) -> dict[str, str]:
         return self.scratch.env() if self.scratch is not None else {}

@@ -129,6 +129,8 @@ class LimitSettings:
     """'auto': cgroups and a mounted disk where they work; 'watchdog': spacerunner watches."""
     persistent: bool = False
     """Give every Space persistent storage (otherwise only those with suggested_storage)."""
+    sandbox: bool = False
+    """Run apps inside bubblewrap (see spacerunner.limits.sandbox)."""
 
     def for_space(self, suggested_hardware: str | None) -> Limits | None:
         if not self.enabled:

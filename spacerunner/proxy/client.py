@@ -317,8 +317,7 @@ class ClientConnection(asyncio.Protocol):
         if isinstance(endpoint, StaticSite):
             self._task = asyncio.ensure_future(self._serve_static(req, route, endpoint))
             return
-        key = (endpoint.host, endpoint.port)
-        conn = None if req.upgrade is not None else self.server.pool.take(key)
+        conn = None if req.upgrade is not None else self.server.pool.take(endpoint.key)
         if conn is not None:
             self._attach(req, conn)
         else:
@@ -326,7 +325,7 @@ class ClientConnection(asyncio.Protocol):
 
     async def _connect(self, req: Request, endpoint: Upstream) -> None:
         try:
-            conn = await self.server.pool.connect((endpoint.host, endpoint.port))
+            conn = await self.server.pool.connect(endpoint.key)
         except (OSError, TimeoutError) as exc:
             route = req.route
             assert route is not None

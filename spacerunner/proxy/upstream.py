@@ -11,7 +11,8 @@ import httptools
 
 from spacerunner.proxy.headers import HOP_BY_HOP, Headers, connection_tokens
 
-Key = tuple[str, int]
+Key = tuple[str, int, str | None]
+"""(host, port, unix socket path or None)"""
 
 
 class BodyMode(Enum):
@@ -227,7 +228,15 @@ class UpstreamPool:
     async def connect(self, key: Key) -> UpstreamConnection:
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(self.connect_timeout):
-            _, conn = await loop.create_connection(lambda: UpstreamConnection(self, key), *key)
+            host, port, unix = key
+            if unix is not None:
+                _, conn = await loop.create_unix_connection(
+                    lambda: UpstreamConnection(self, key), unix
+                )
+            else:
+                _, conn = await loop.create_connection(
+                    lambda: UpstreamConnection(self, key), host, port
+                )
         return conn
 
     def release(self, conn: UpstreamConnection) -> None:

@@ -190,6 +190,7 @@ class ManagedSpace:
                         runtime_env=env.run_env if env else {},
                         limits=self.sup.options.limits.for_space(config.suggested_hardware),
                         data_dir=self._data_dir(config),
+                        sandbox=self.sup.options.limits.sandbox,
                         mount=f"/spaces/{self.name}",
                         public_host=f"{self.name}.localhost:{self.sup.public_port}",
                         author=self.sup.options.author,
@@ -311,14 +312,16 @@ class ManagedSpace:
     async def _health(self, instance: Instance, plan: ProcessPlan) -> None:
         policy = self.sup.policy
         failures = 0
-        assert isinstance(instance.endpoint, Upstream)
-        host, port = instance.endpoint.host, instance.endpoint.port
+        endpoint = instance.endpoint
+        assert isinstance(endpoint, Upstream)
         while self.instance is instance and self.state is SpaceState.RUNNING:
             await asyncio.sleep(policy.health_interval)
             if self.instance is not instance or self.state is not SpaceState.RUNNING:
                 return
             timeout = min(5.0, max(0.5, policy.health_interval))
-            code = await http_status(host, port, plan.probe.path, timeout=timeout)
+            code = await http_status(
+                endpoint.host, endpoint.port, plan.probe.path, timeout=timeout, unix=endpoint.unix
+            )
             failures = 0 if code is not None and code < 500 else failures + 1
             if failures >= policy.health_failures:
                 self._exit_reason = f"stopped answering health checks ({failures} in a row)"

@@ -68,6 +68,32 @@ class Handler(BaseHTTPRequestHandler):
                 print(f"write failed after {written} MiB: {exc.strerror}", flush=True)
                 return self.answer({"written_mb": written, "error": exc.strerror}, 507)
             return self.answer({"written_mb": written})
+        if url.path == "/probe":
+
+            def can_write(path: str) -> bool:
+                try:
+                    with open(path, "w") as handle:
+                        handle.write("x")
+                    os.unlink(path)
+                    return True
+                except OSError:
+                    return False
+
+            with open("/proc/self/status") as handle:
+                status = handle.read()
+            return self.answer(
+                {
+                    "uid": os.getuid(),
+                    "capabilities": status.split("CapEff:")[1].split()[0],
+                    "write_usr": can_write("/usr/spacerunner-probe"),
+                    "write_space": can_write(os.path.join(os.getcwd(), "probe.txt")),
+                    "write_home": can_write(os.path.join(os.environ["HOME"], "probe.txt")),
+                    "read_root_home": os.path.exists("/root/.bashrc"),
+                    "interfaces": [name for _, name in __import__("socket").if_nameindex()],
+                }
+            )
+        if url.path == "/exit":
+            os._exit(int(q.get("code", "3")))
         if url.path == "/files":
             return self.answer(
                 {
