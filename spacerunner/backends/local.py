@@ -106,7 +106,10 @@ class LocalProcess(Instance):
         if self._ended.is_set():
             return None
         peak = self._watchdog.peak_rss if self._watchdog is not None else 0
-        return self.confinement.usage(self._proc.pid, peak)
+        try:
+            return self.confinement.usage(self._proc.pid, peak)
+        except OSError:  # the app is ending and its cgroup or disk is being removed
+            return None
 
     def _breach(self, reason: str) -> None:
         """The watchdog saw a limit passed: end the app with that reason."""

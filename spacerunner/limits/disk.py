@@ -85,8 +85,12 @@ class Scratch:
         }
 
     def used(self) -> int:
+        """Bytes in use (0 once the scratch space is gone: an app that just ended)."""
         if self.image is not None:
-            stat = os.statvfs(self.path)
+            try:
+                stat = os.statvfs(self.path)
+            except OSError:
+                return 0
             return (stat.f_blocks - stat.f_bfree) * stat.f_frsize
         total = 0
         for dirpath, _, files in os.walk(self.path):
@@ -100,7 +104,10 @@ class Scratch:
         if self.limit is None:
             return False
         if self.image is not None:
-            stat = os.statvfs(self.path)
+            try:
+                stat = os.statvfs(self.path)
+            except OSError:
+                return False
             return stat.f_bavail * stat.f_frsize < 64 * 1024
         return self.used() > self.limit
 
