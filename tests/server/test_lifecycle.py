@@ -46,6 +46,14 @@ def http_space(root: Path, name: str, *, title: str | None = None, prelude: str 
     return path
 
 
+def dead(pid: int) -> bool:
+    """The process is gone (or a zombie), however the question races with its end."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
 class Server:
     def __init__(self, loop: LoopThread, portfolio: Portfolio) -> None:
         self.loop = loop
@@ -136,9 +144,7 @@ def test_idle_sleep_then_wake(make_server, tmp_path: Path) -> None:
     pid = server.facts("app")["pid"]
     assert psutil.pid_exists(pid)
     server.wait_for(lambda: server.facts("app")["state"] == "sleeping", timeout=10)
-    server.wait_for(
-        lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    )
+    server.wait_for(lambda: dead(pid))
     second = httpx.get(f"{server.base}/spaces/app/env", timeout=30).json()
     assert second["env"]["SPACE_ID"] == first["env"]["SPACE_ID"]
     assert server.facts("app")["state"] == "running"
@@ -271,9 +277,7 @@ def test_the_server_follows_its_folder(make_server, tmp_path: Path) -> None:
     pid = server.facts("second")["pid"]
     shutil.rmtree(spaces / "second")
     server.wait_for(lambda: names() == {"first"})
-    server.wait_for(
-        lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    )
+    server.wait_for(lambda: dead(pid))
     assert httpx.get(f"{server.base}/spaces/second/env").status_code == 404
 
 
