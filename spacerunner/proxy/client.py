@@ -141,14 +141,14 @@ class ClientConnection(asyncio.Protocol):
     def pause_writing(self) -> None:
         self.write_paused = True
         peer = self.tunnel or self.upstream
-        if peer is not None and peer.transport is not None:
-            peer.transport.pause_reading()
+        if peer is not None:
+            peer.set_reading(False)
 
     def resume_writing(self) -> None:
         self.write_paused = False
         peer = self.tunnel or self.upstream
-        if peer is not None and peer.transport is not None and not peer.closed:
-            peer.transport.resume_reading()
+        if peer is not None:
+            peer.set_reading(True)
         if self._drained is not None and not self._drained.done():
             self._drained.set_result(None)
 
@@ -372,7 +372,7 @@ class ClientConnection(asyncio.Protocol):
         req.sending_to = conn.transport
         self._pause_reading("buffer", False)
         if self.write_paused:
-            conn.transport.pause_reading()
+            conn.set_reading(False)
 
     # --- response from the app (ResponseSink) ---
 
@@ -426,11 +426,14 @@ class ClientConnection(asyncio.Protocol):
             self.transport.write(data)
 
     def response_done(self) -> None:
+        # The app connection is already back in the pool: forget it before writing, since a
+        # full client buffer would otherwise pause reading on it there.
+        self.upstream = None
+        self._pause_reading("upstream", False)
         if self.resp_chunked:
             self._out.append(b"0\r\n\r\n")
         self.flush()
         self.resp_chunked = False
-        self.upstream = None
         req = self.active
         if req is not None and not req.complete:
             req.discard = True

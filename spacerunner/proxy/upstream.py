@@ -66,6 +66,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.tunnel = False
         self.reused = False
         self.closed = False
+        self.reading = True
         self._reset_parser = False
 
     # --- lifecycle ---
@@ -92,6 +93,16 @@ class UpstreamConnection(asyncio.Protocol):
             sink.response_done()
         else:
             sink.upstream_lost(self, started=self.started)
+
+    def set_reading(self, on: bool) -> None:
+        """Flow control from the client side: stop or resume reading from the app."""
+        if self.transport is None or self.closed or self.reading == on:
+            return
+        self.reading = on
+        if on:
+            self.transport.resume_reading()
+        else:
+            self.transport.pause_reading()
 
     def abandon(self) -> None:
         """The client went away: drop this connection (the app sees the disconnect)."""
@@ -201,6 +212,7 @@ class UpstreamConnection(asyncio.Protocol):
         sink, self.sink = self.sink, None
         self.head_sent = False
         if self.keep_alive and not self.closed:
+            self.set_reading(True)  # a slow client may have paused it: never pool it paused
             self.pool.release(self)
         else:
             self.abandon()

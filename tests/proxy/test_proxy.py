@@ -231,14 +231,22 @@ def test_host_routing_to_an_app_that_keeps_its_prefix(setup: Setup) -> None:
 
 
 def test_active_requests_are_counted(setup: Setup) -> None:
-    root = next(r for r in setup.router.routes if r.name == "root")
-    with httpx.stream("GET", f"{setup.base}/forever?id=count2") as response:
-        next(response.iter_lines())
-        assert root.active_requests == 1
-    deadline = time.monotonic() + 3
-    while root.active_requests and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert root.active_requests == 0
+    route = Route("counted", prefix="/counted", strip_prefix=True, endpoint=setup.upstream)
+    setup.router.add(route)
+    try:
+        with httpx.stream("GET", f"{setup.base}/counted/forever?id=count2") as response:
+            lines = response.iter_lines()
+            assert next(lines).startswith("data: tick")
+            assert route.active_requests == 1
+            assert next(lines) == ""
+            assert next(lines).startswith("data: tick")  # still streaming
+            assert route.active_requests == 1
+        deadline = time.monotonic() + 3
+        while route.active_requests and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert route.active_requests == 0
+    finally:
+        setup.router.remove("counted")
 
 
 def test_sse_is_not_buffered(setup: Setup) -> None:
@@ -342,3 +350,20 @@ def test_status_without_body(setup: Setup) -> None:
     conn.request("GET", "/pre/next")
     assert json.loads(conn.getresponse().read())["path"] == "/next"
     conn.close()
+
+
+def test_a_slow_reader_does_not_leave_a_paused_connection_in_the_pool(setup: Setup) -> None:
+    """Flow control pauses reading from the app while a client is slow; the app connection must
+    not go back to the pool paused, or the next request on it would hang."""
+    size = 20_000_000
+    for _ in range(3):
+        with socket.create_connection(("127.0.0.1", setup.port), 10) as sock:
+            sock.sendall(f"GET /big?size={size} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            time.sleep(0.3)  # let every buffer on the way fill up
+            received = 0
+            while received < size:
+                chunk = sock.recv(1 << 20)
+                assert chunk
+                received += len(chunk)
+        for i in range(4):  # whichever pooled connection these get, they must answer
+            assert httpx.get(f"{setup.base}/after-slow/{i}", timeout=5).status_code == 200
