@@ -322,7 +322,7 @@ def sweep() -> list[str]:
         base = ROOT / controller / own[controller].lstrip("/")
         for directory in base.glob("spacerunner-*") if base.is_dir() else ():
             parts = directory.name.rsplit("-", 2)
-            if len(parts) != 3 or not parts[1].isdigit() or _alive(int(parts[1])):
+            if len(parts) != 3 or not parts[1].isdigit() or pid_alive(int(parts[1])):
                 continue
             stale = AppCgroup(1, directory.name, {controller: directory})
             stale.kill()
@@ -332,7 +332,8 @@ def sweep() -> list[str]:
     return removed
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with that pid exists (ours or not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -15,6 +15,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from spacerunner.limits.cgroups import pid_alive
+
 _MIN_IMAGE = 8 * 2**20  # mkfs.ext4 refuses smaller filesystems
 
 
@@ -128,7 +130,7 @@ def sweep(root: Path) -> list[Path]:
         if path.name.startswith("."):
             continue
         parts = path.name.rsplit("-", 2)
-        if len(parts) != 3 or not parts[1].isdigit() or _alive(int(parts[1])):
+        if len(parts) != 3 or not parts[1].isdigit() or pid_alive(int(parts[1])):
             continue
         image = path.with_name(f".{path.name}.img")
         if os.path.ismount(path):
@@ -137,13 +139,3 @@ def sweep(root: Path) -> list[Path]:
         shutil.rmtree(path, ignore_errors=True)
         removed.append(path)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
