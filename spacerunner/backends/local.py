@@ -193,9 +193,43 @@ class LocalProcess(Instance):
                 raise StartupTimeoutError(
                     self.name, timeout, self.plan.probe.describe(port), self.log.tail(25)
                 )
+            if code is None and port == self.plan.port and self.endpoint.unix is None:  # type: ignore[union-attr]
+                actual = await asyncio.to_thread(self._listening_elsewhere)
+                if actual is not None:
+                    port = actual
+                    self.endpoint = Upstream(host, actual)
+                    self.log.note(
+                        f"the app listens on port {actual}, not on {self.plan.port} that "
+                        "spacerunner gave it (GRADIO_SERVER_PORT / PORT); routing to "
+                        f"{actual}. Two apps that hard-code one port cannot run at once."
+                    )
+                    continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._ended.wait(), min(delay, max(0.0, remaining)))
             delay = min(delay * 1.5, 0.5)
+
+    def _listening_elsewhere(self) -> int | None:
+        """A TCP port the app's processes listen on on loopback or every address, when it is
+        not the one it was given (an app that hard-codes ``server_port=7860``)."""
+        try:
+            root = psutil.Process(self._proc.pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return None
+        ports: list[int] = []
+        for proc in procs:
+            with contextlib.suppress(psutil.Error):
+                for conn in proc.net_connections(kind="tcp"):
+                    local = conn.laddr
+                    if (
+                        conn.status == psutil.CONN_LISTEN
+                        and local
+                        and local.ip in ("127.0.0.1", "0.0.0.0", "::", "::1")
+                    ):
+                        ports.append(local.port)
+        if not ports or self.plan.port in ports:
+            return None
+        return 7860 if 7860 in ports else sorted(ports)[0]
 
     async def wait(self) -> Status:
         await self._ended.wait()

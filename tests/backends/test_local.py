@@ -208,3 +208,44 @@ def test_log_follow_gets_new_lines(tmp_path: Path) -> None:
         return got
 
     assert run(main()) == ["one", "two", "progress 100%", "\ufffd"]
+
+
+def hard_coded_space(root: Path, name: str, port: int) -> Path:
+    """An app that ignores GRADIO_SERVER_PORT and PORT, as many real Spaces do (7860)."""
+    path = root / name
+    path.mkdir(parents=True)
+    (path / "README.md").write_text("---\nsdk: gradio\napp_file: app.py\n---\n")
+    server = (SPACES / "http-app" / "server.py").read_text()
+    (path / "app.py").write_text(server.replace('int(os.environ["GRADIO_SERVER_PORT"])', str(port)))
+    return path
+
+
+def test_an_app_that_hard_codes_its_port_is_still_reached(tmp_path: Path) -> None:
+    from spacerunner.launch.ports import free_port
+
+    port = free_port()
+    space = hard_coded_space(tmp_path, "stubborn-port", port)
+
+    async def main() -> None:
+        backend = LocalBackend(tmp_path / "logs")
+        try:
+            plan = build_plan(load_space(space))
+            instance = await backend.start(plan)
+            assert plan.port != port
+            await instance.wait_ready(20)
+            assert isinstance(instance.endpoint, Upstream)
+            assert instance.endpoint.port == port
+            assert (await asyncio.to_thread(fetch, instance, "/env"))["path"] == "/env"
+            notes = "\n".join(instance.log.tail(20))
+            assert f"the app listens on port {port}, not on {plan.port}" in notes
+            # a second app hard-coding the same port cannot start: a clear crash, with why
+            other = hard_coded_space(tmp_path, "same-port", port)
+            second = await backend.start(build_plan(load_space(other)))
+            with pytest.raises(AppExitedError) as info:
+                await second.wait_ready(20)
+            assert "exited with code 1 while starting" in str(info.value)
+            assert "Address already in use" in str(info.value)
+        finally:
+            await backend.close()
+
+    run(main())
