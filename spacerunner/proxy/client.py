@@ -297,7 +297,11 @@ class ClientConnection(asyncio.Protocol):
             self._task = asyncio.ensure_future(self._wake(req, route))
         else:
             self._send_page(
-                503, "Space not running", route.down_reason, space=route.name, refresh=route.retry
+                503,
+                "Starting" if route.retry else "Space not running",
+                route.down_reason,
+                space=route.name,
+                refresh=route.retry,
             )
 
     async def _wake(self, req: Request, route: Route) -> None:
