@@ -342,17 +342,20 @@ class LocalBackend(Backend):
             log.note(f"limit: {line}")
         if plan.data_dir is not None:
             plan.data_dir.mkdir(parents=True, exist_ok=True)
-        command, unix = plan.command, None
+        command, unix, cwd = plan.command, None, plan.cwd
+        if confinement.scratch is not None:
+            cwd = await asyncio.to_thread(confinement.scratch.working_copy, plan.cwd)
+            log.note(f"working copy of the Space: {cwd} (ephemeral; the folder is untouched)")
         if plan.sandbox:
             try:
                 run_dir = confinement.run_dir(self.scratch_root)
                 command = tuple(
                     sandbox.wrap(
                         plan.command,
-                        cwd=plan.cwd,
+                        cwd=cwd,
                         port=plan.port,
                         run_dir=run_dir,
-                        readable=[plan.cwd],
+                        readable=[plan.cwd] if cwd == plan.cwd else [],
                         writable=[plan.data_dir] if plan.data_dir else [],
                     )
                 )
@@ -370,7 +373,7 @@ class LocalBackend(Backend):
         try:
             proc = await asyncio.create_subprocess_exec(
                 *command,
-                cwd=plan.cwd,
+                cwd=cwd,
                 env=env,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,

@@ -25,6 +25,8 @@ class Scratch:
     path: Path
     limit: int | None
     image: Path | None = None
+    overlay: Path | None = None
+    """The app's working copy of its Space folder, once made."""
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -78,6 +80,32 @@ class Scratch:
         (self.path / "lost+found").rmdir() if (self.path / "lost+found").is_dir() else None
         os.chmod(self.path, 0o1777)
 
+    def working_copy(self, space: Path) -> Path:
+        """The Space folder as this run sees it: an overlay (root) or a copy, inside the scratch
+        space, so what the app writes there is ephemeral and the user's checkout is untouched."""
+        merged = self.path / "app"
+        if self.overlay is None:
+            upper, work = self.path / ".upper", self.path / ".work"
+            for folder in (merged, upper, work):
+                folder.mkdir(exist_ok=True)
+            if os.geteuid() == 0 and shutil.which("mount"):
+                options = f"lowerdir={space},upperdir={upper},workdir={work}"
+                result = subprocess.run(
+                    ["mount", "-t", "overlay", "overlay", "-o", options, str(merged)],
+                    capture_output=True,
+                    timeout=60,
+                )
+                if result.returncode == 0:
+                    self.overlay = merged
+                    return merged
+                self.problems.append(
+                    f"overlay: {result.stderr.decode(errors='replace').strip()}; copying"
+                )
+            shutil.rmtree(merged)
+            shutil.copytree(space, merged, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+            self.overlay = merged
+        return merged
+
     def env(self) -> dict[str, str]:
         home = str(self.path / "home")
         return {
@@ -95,7 +123,10 @@ class Scratch:
                 return 0
             return (stat.f_blocks - stat.f_bfree) * stat.f_frsize
         total = 0
-        for dirpath, _, files in os.walk(self.path):
+        skip = self.overlay if self.overlay is not None and os.path.ismount(self.overlay) else None
+        for dirpath, dirs, files in os.walk(self.path):
+            if skip is not None and Path(dirpath) == self.path and skip.name in dirs:
+                dirs.remove(skip.name)  # the merged view: its writes are counted in .upper
             for name in files:
                 with contextlib.suppress(OSError):
                     total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
@@ -114,6 +145,10 @@ class Scratch:
         return self.used() > self.limit
 
     def wipe(self) -> None:
+        if self.overlay is not None and os.path.ismount(self.overlay):
+            result = subprocess.run(["umount", str(self.overlay)], capture_output=True, timeout=60)
+            if result.returncode != 0:
+                subprocess.run(["umount", "-l", str(self.overlay)], capture_output=True, timeout=60)
         if self.image is not None:
             result = subprocess.run(["umount", str(self.path)], capture_output=True, timeout=60)
             if result.returncode != 0:
@@ -133,6 +168,8 @@ def sweep(root: Path) -> list[Path]:
         if len(parts) != 3 or not parts[1].isdigit() or pid_alive(int(parts[1])):
             continue
         image = path.with_name(f".{path.name}.img")
+        if os.path.ismount(path / "app"):
+            subprocess.run(["umount", "-l", str(path / "app")], capture_output=True, timeout=60)
         if os.path.ismount(path):
             subprocess.run(["umount", "-l", str(path)], capture_output=True, timeout=60)
         image.unlink(missing_ok=True)

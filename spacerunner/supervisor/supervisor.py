@@ -71,6 +71,8 @@ class Supervisor:
         self._changed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._stop_watching = asyncio.Event()
+        self._closing: set[asyncio.Future[None]] = set()
+        """Spaces whose folders went away, being stopped."""
 
     # --- lifecycle ---
 
@@ -92,8 +94,15 @@ class Supervisor:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        await asyncio.gather(*(s.close() for s in self.spaces.values()), return_exceptions=True)
+        await asyncio.gather(
+            *(s.close() for s in self.spaces.values()), *self._closing, return_exceptions=True
+        )
         await self.backend.close()
+
+    def _closed(self, task: asyncio.Future[None]) -> None:
+        self._closing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("stopping a removed Space failed", exc_info=task.exception())
 
     def changed(self) -> None:
         self.version += 1
@@ -123,8 +132,10 @@ class Supervisor:
         gone = [name for name in self.spaces if name not in found]
         for name in gone:
             space = self.spaces.pop(name)
+            self.router.remove(name)  # gone from the URLs at once; its app stops meanwhile
             task = asyncio.ensure_future(space.close())
-            task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+            self._closing.add(task)
+            task.add_done_callback(self._closed)
         if added or gone:
             self.changed()
         return added, gone

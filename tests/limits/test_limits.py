@@ -256,7 +256,9 @@ def test_sandbox_drops_privileges_hides_the_system_and_the_network(tmp_path: Pat
         assert facts["uid"] == 1000
         assert facts["capabilities"] == "0000000000000000"
         assert facts["write_usr"] is False
-        assert facts["write_space"] is False  # the Space's own files are read-only
+        # next to its own files it writes into its ephemeral working copy; the checkout itself
+        # is not even bound into the sandbox
+        assert facts["write_space"] is True
         assert facts["write_home"] is True  # its scratch space is writable
         assert facts["read_root_home"] is False  # only what is bound in is there
         assert facts["interfaces"] == ["lo"]  # no network but its own loopback
@@ -296,3 +298,29 @@ def get_unix(instance: LocalProcess, path: str) -> tuple[int, dict]:
     with httpx.Client(transport=transport, timeout=30) as client:
         response = client.get(f"http://sandbox{path}")
         return response.status_code, response.json()
+
+
+def test_writes_into_the_space_folder_stay_in_the_run(tmp_path: Path) -> None:
+    space = tmp_path / "writer"
+    shutil.copytree(STRESS, space)
+    before = sorted(p.name for p in space.iterdir())
+
+    async def main(backend: LocalBackend) -> None:
+        plan = build_plan(load_space(space), LaunchOptions(limits=small(disk=32 * MiB)))
+        app = await backend.start(plan)
+        assert isinstance(app, LocalProcess)
+        await app.wait_ready(30)
+        notes = "\n".join(app.log.tail(20))
+        assert "working copy of the Space:" in notes
+        # the app writes next to its own files, as apps that flag data or cache do
+        code, body = await asyncio.to_thread(get, app, "/write?mb=1&where=cwd&name=flagged.csv")
+        assert code == 200, body
+        await app.stop(grace=2)
+        again = await backend.start(plan)
+        await again.wait_ready(30)
+        listing = (await asyncio.to_thread(get, again, "/files?cwd=1"))[1]
+        assert "flagged.csv" not in listing["cwd"]  # nothing leaks into the next run
+        assert "server.py" in listing["cwd"]
+
+    with_backend(main, tmp_path / "logs", scratch_root=tmp_path / "scratch")
+    assert sorted(p.name for p in space.iterdir()) == before  # the checkout is untouched

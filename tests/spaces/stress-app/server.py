@@ -13,6 +13,8 @@ children = []
 
 
 def where(name: str) -> str:
+    if name == "cwd":
+        return os.getcwd()
     return os.environ["HOME"] if name == "home" else os.environ["SPACERUNNER_DATA_DIR"]
 
 
@@ -95,13 +97,8 @@ class Handler(BaseHTTPRequestHandler):
         if url.path == "/exit":
             os._exit(int(q.get("code", "3")))
         if url.path == "/files":
-            return self.answer(
-                {
-                    name: sorted(os.listdir(where(name)))
-                    for name in ("home", "data")
-                    if name == "home" or "SPACERUNNER_DATA_DIR" in os.environ
-                }
-            )
+            names = ["home", "cwd"] + (["data"] if "SPACERUNNER_DATA_DIR" in os.environ else [])
+            return self.answer({name: sorted(os.listdir(where(name))) for name in names})
         return self.answer({"pid": os.getpid(), "home": os.environ.get("HOME")})
 
     def log_message(self, format: str, *args: object) -> None:
