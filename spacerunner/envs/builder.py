@@ -13,7 +13,6 @@ import fcntl
 import json
 import os
 import shutil
-import sys
 import time
 import uuid
 from collections import deque
@@ -273,7 +272,3 @@ class EnvBuilder:
         if code != 0:
             shown = "\n".join(f"  | {line}" for line in tail) or "  | (no output)"
             raise EnvBuildError(f"{what} failed (exit code {code}). The installer said:\n{shown}")
-
-
-def python_for_current() -> str:
-    return sys.executable
