@@ -110,6 +110,8 @@ class ClientConnection(asyncio.Protocol):
         self._drained: asyncio.Future[None] | None = None
         self._read_pauses: set[str] = set()
         self._out: list[bytes] = []
+        self.idle_since: float | None = server.clock()
+        """When the connection last had no request under way (None: one is being answered)."""
         self._task: asyncio.Task[None] | None = None
 
     # --- connection ---
@@ -226,6 +228,7 @@ class ClientConnection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         req = self.parsing
         assert req is not None
+        self.idle_since = None
         parser = self.parser
         req.method = parser.get_method()
         req.version = parser.get_http_version()
@@ -629,6 +632,8 @@ class ClientConnection(asyncio.Protocol):
         if self.active is not None:
             self._uncount(self.active)
         self.active = None
+        if not self.queue:
+            self.idle_since = self.server.clock()
         self._task = None
         if self.resp_close or self.closed:
             self._close()

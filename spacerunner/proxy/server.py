@@ -23,9 +23,14 @@ class ProxyServer:
         *,
         forwarded_proto: str = "http",
         connect_timeout: float = 10.0,
+        idle_timeout: float = 75.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.router = router
+        self.idle_timeout = idle_timeout
+        """Seconds a client connection may sit with no request under way (kept alive, or
+        sending its request head slowly) before it is closed."""
+        self._sweeper: asyncio.Task[None] | None = None
         self.forwarded_proto = forwarded_proto.encode()
         self.pool = UpstreamPool(connect_timeout=connect_timeout)
         self.connections: set[ClientConnection] = set()
@@ -49,6 +54,8 @@ class ProxyServer:
             if sock.family in (socket.AF_INET, socket.AF_INET6):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._port = int(self._server.sockets[0].getsockname()[1])
+        if self.idle_timeout > 0:
+            self._sweeper = asyncio.create_task(self._sweep_idle())
         self._host = host
 
     @property
@@ -63,8 +70,20 @@ class ProxyServer:
         shown = "127.0.0.1" if host in ("0.0.0.0", "") else f"[{host}]" if ":" in host else host
         return f"http://{shown}:{self.port}"
 
+    async def _sweep_idle(self) -> None:
+        """Close connections idle past the timeout: one pass a while, no timer per request."""
+        interval = min(5.0, max(self.idle_timeout / 4, 0.05))
+        while True:
+            await asyncio.sleep(interval)
+            limit = self.clock() - self.idle_timeout
+            for conn in list(self.connections):
+                if conn.idle_since is not None and conn.idle_since < limit:
+                    conn.shutdown()
+
     async def close(self) -> None:
         self.closing = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         if self._server is not None:
             self._server.close()
         for conn in list(self.connections):

@@ -367,3 +367,39 @@ def test_a_slow_reader_does_not_leave_a_paused_connection_in_the_pool(setup: Set
                 received += len(chunk)
         for i in range(4):  # whichever pooled connection these get, they must answer
             assert httpx.get(f"{setup.base}/after-slow/{i}", timeout=5).status_code == 200
+
+
+def test_idle_and_slow_clients_are_closed_but_streams_are_not(
+    setup: Setup, loop_thread: LoopThread
+) -> None:
+    router = Router()
+    router.add(Route("root", endpoint=setup.upstream))
+    proxy = ProxyServer(router, idle_timeout=0.5)
+    loop_thread.run(proxy.start("127.0.0.1", 0))
+
+    def closed_within(sock: socket.socket, seconds: float) -> bool:
+        sock.settimeout(seconds)
+        try:
+            while sock.recv(65536):
+                pass
+        except TimeoutError:
+            return False
+        return True
+
+    try:
+        with socket.create_connection(("127.0.0.1", proxy.port)) as silent:
+            assert closed_within(silent, 3)  # never sent a request
+        with socket.create_connection(("127.0.0.1", proxy.port)) as slow:
+            slow.sendall(b"GET / HTTP/1.1\r\nHo")  # a head that never ends
+            assert closed_within(slow, 3)
+        with socket.create_connection(("127.0.0.1", proxy.port)) as kept:
+            kept.sendall(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert kept.recv(65536).startswith(b"HTTP/1.1 200")
+            assert closed_within(kept, 3)  # kept alive, then idle
+        with httpx.stream("GET", f"http://127.0.0.1:{proxy.port}/forever?id=idle") as stream:
+            lines = stream.iter_lines()
+            started = time.monotonic()
+            while time.monotonic() - started < 1.5:  # three timeouts long, still streaming
+                assert next(lines) is not None
+    finally:
+        loop_thread.run(proxy.close())
