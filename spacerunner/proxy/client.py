@@ -127,7 +127,7 @@ class ClientConnection(asyncio.Protocol):
         self.closed = True
         self.server.connections.discard(self)
         if self.active is not None:
-            self._uncount(self.active)
+            self._uncount(self.active, self.server.clock())
         if self.upstream is not None:
             self.upstream.abandon()
             self.upstream = None
@@ -559,10 +559,7 @@ class ClientConnection(asyncio.Protocol):
         self._finish()
 
     async def _serve_static(self, req: Request, route: Route, site: StaticSite) -> None:
-        path = req.url.split(b"?", 1)[0]
-        prefix = route.prefix.encode()
-        if prefix and (path == prefix or path.startswith(prefix + b"/")):
-            path = path[len(prefix) :]
+        path = route.without_prefix(req.url.split(b"?", 1)[0])
         if req.method not in (b"GET", b"HEAD"):
             self._send_simple(
                 405,
@@ -629,11 +626,12 @@ class ClientConnection(asyncio.Protocol):
     # --- end of a request ---
 
     def _finish(self) -> None:
+        now = self.server.clock()
         if self.active is not None:
-            self._uncount(self.active)
+            self._uncount(self.active, now)
         self.active = None
         if not self.queue:
-            self.idle_since = self.server.clock()
+            self.idle_since = now
         self._task = None
         if self.resp_close or self.closed:
             self._close()
@@ -641,12 +639,12 @@ class ClientConnection(asyncio.Protocol):
         if self.queue:
             self._next()
 
-    def _uncount(self, req: Request) -> None:
+    def _uncount(self, req: Request, now: float) -> None:
         """The request no longer keeps its Space awake (once per request, however it ended)."""
         if req.counted and req.route is not None:
             req.counted = False
             req.route.active_requests -= 1
-            req.route.last_active = self.server.clock()
+            req.route.last_active = now
 
     def _close(self) -> None:
         self.flush()

@@ -62,15 +62,22 @@ class Route:
         prefix = self.prefix.encode()
         if not prefix:
             return url
-        has_prefix = url == prefix or url.startswith((prefix + b"/", prefix + b"?"))
         if self.strip_prefix:
-            if not has_prefix:
-                return url
-            rest = url[len(prefix) :]
-            return rest if rest.startswith(b"/") else b"/" + rest
-        if by_host and not has_prefix:
+            return self.without_prefix(url)
+        if by_host and not self._has_prefix(url):
             return prefix + url
         return url
+
+    def _has_prefix(self, url: bytes) -> bool:
+        prefix = self.prefix.encode()
+        return url == prefix or url.startswith((prefix + b"/", prefix + b"?"))
+
+    def without_prefix(self, url: bytes) -> bytes:
+        """``url`` relative to the route's prefix (unchanged when it does not carry it)."""
+        if not self.prefix or not self._has_prefix(url):
+            return url
+        rest = url[len(self.prefix) :]
+        return rest if rest.startswith(b"/") else b"/" + rest
 
 
 def _consume(task: asyncio.Task[Endpoint]) -> None:
