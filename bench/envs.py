@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -27,6 +26,7 @@ from pathlib import Path
 from spacerunner.config import load_space
 from spacerunner.envs import EnvBuilder, interpreters, spec_for
 from spacerunner.envs.builder import RUN_ENV
+from spacerunner.launch.ports import free_port
 
 SPACE = Path(__file__).resolve().parents[1] / "spaces" / "hello-gradio"
 
@@ -51,9 +51,7 @@ def baseline(python: str, requirement: str, where: Path) -> float:
 
 def app_start(python: str) -> float:
     """Seconds from spawning the Space's app to its first answer (as spacerunner runs it)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     env = {**os.environ, **RUN_ENV, "GRADIO_SERVER_PORT": str(port),
            "GRADIO_ANALYTICS_ENABLED": "False"}  # fmt: skip
     start = time.perf_counter()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,15 +24,11 @@ from pathlib import Path
 
 import psutil
 
+from spacerunner.launch.ports import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 GRADIO_SPACE = ROOT / "spaces" / "hello-gradio"
 TOKEN = "bench-token"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def first_byte(url: str, timeout: float = 120) -> float:

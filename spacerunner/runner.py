@@ -17,7 +17,7 @@ from spacerunner.config.model import SpaceConfig
 from spacerunner.envs import EnvBuilder, Environment, EnvMode, environment_needed
 from spacerunner.envs.builder import Output
 from spacerunner.launch.plan import LaunchPlan
-from spacerunner.launch.sdks import LaunchOptions, build_plan
+from spacerunner.launch.sdks import build_plan, space_options
 from spacerunner.limits import LimitSettings
 from spacerunner.paths import cache_dir
 from spacerunner.paths import log_dir as default_log_dir
@@ -66,13 +66,6 @@ class SpaceRun:
         self.instance: Instance | None = None
 
     @property
-    def data_dir(self) -> Path | None:
-        """Persistent storage, for Spaces that ask for it (suggested_storage) or --persistent."""
-        if self.options.limits.persistent or self.config.suggested_storage:
-            return self.options.state_dir / "data" / self.config.name
-        return None
-
-    @property
     def url(self) -> str:
         return self.proxy.url + "/"
 
@@ -84,15 +77,15 @@ class SpaceRun:
         env = await self.environment(build_output)
         self.plan = build_plan(
             self.config,
-            LaunchOptions(
-                python=env.python if env else self.options.python,
-                runtime_env=env.run_env if env else {},
+            space_options(
+                self.config,
+                env=env,
+                python=self.options.python,
+                settings=self.options.limits,
+                data_dir=self.options.state_dir / "data" / self.config.name,
                 public_host=public,
                 author=self.options.author,
                 variables=self.options.variables,
-                limits=self.options.limits.for_space(self.config.suggested_hardware),
-                data_dir=self.data_dir,
-                sandbox=self.options.limits.sandbox,
             ),
         )
         self.instance = await self.backend.start(self.plan)

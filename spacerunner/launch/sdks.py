@@ -14,10 +14,11 @@ from pathlib import Path
 from types import MappingProxyType
 
 from spacerunner.config.model import Sdk, SpaceConfig
+from spacerunner.envs.builder import Environment
 from spacerunner.errors import LaunchError
 from spacerunner.launch.plan import HttpProbe, LaunchPlan, ProcessPlan, StaticPlan
 from spacerunner.launch.ports import free_port
-from spacerunner.limits.model import Limits
+from spacerunner.limits.model import Limits, LimitSettings
 
 _AUTHOR = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -44,6 +45,30 @@ class LaunchOptions:
     limits: Limits | None = None
     data_dir: Path | None = None
     sandbox: bool = False
+
+
+def space_options(
+    config: SpaceConfig,
+    *,
+    env: Environment | None,
+    python: str,
+    settings: LimitSettings,
+    data_dir: Path | None,
+    **rest: object,
+) -> LaunchOptions:
+    """Launch options with the resource half filled in the one way ``run`` and ``serve`` share:
+    the built environment's interpreter (else ``python``), the Space's hardware preset under the
+    user's overrides, the sandbox, and persistent storage at ``data_dir`` only for a Space that
+    asks for it (``suggested_storage``) or when the user gives every Space some."""
+    persistent = data_dir is not None and (settings.persistent or bool(config.suggested_storage))
+    return LaunchOptions(
+        python=env.python if env else python,
+        runtime_env=env.run_env if env else {},
+        limits=settings.for_space(config.suggested_hardware),
+        data_dir=data_dir if persistent else None,
+        sandbox=settings.sandbox,
+        **rest,  # type: ignore[arg-type]
+    )
 
 
 def normalize_mount(mount: str) -> str:

@@ -36,7 +36,7 @@ from spacerunner.errors import (
     StartupTimeoutError,
 )
 from spacerunner.launch.plan import ProcessPlan
-from spacerunner.launch.sdks import LaunchOptions, build_plan
+from spacerunner.launch.sdks import build_plan, space_options
 from spacerunner.proxy.routes import Route
 from spacerunner.supervisor.state import process_identity
 
@@ -185,12 +185,12 @@ class ManagedSpace:
                 self._set(SpaceState.STARTING, None)
                 plan = build_plan(
                     config,
-                    LaunchOptions(
-                        python=env.python if env else self.sup.options.python,
-                        runtime_env=env.run_env if env else {},
-                        limits=self.sup.options.limits.for_space(config.suggested_hardware),
-                        data_dir=self._data_dir(config),
-                        sandbox=self.sup.options.limits.sandbox,
+                    space_options(
+                        config,
+                        env=env,
+                        python=self.sup.options.python,
+                        settings=self.sup.options.limits,
+                        data_dir=root / self.name if (root := self.sup.options.data_root) else None,
                         mount=f"/spaces/{self.name}",
                         public_host=f"{self.name}.localhost:{self.sup.public_port}",
                         author=self.sup.options.author,
@@ -247,14 +247,6 @@ class ManagedSpace:
         finally:
             build_log.close()
         return env
-
-    def _data_dir(self, config: SpaceConfig) -> Path | None:
-        options = self.sup.options
-        if options.data_root is None:
-            return None
-        if options.limits.persistent or config.suggested_storage:
-            return options.data_root / self.name
-        return None
 
     def _fail(self, reason: str) -> None:
         self.last_exit = reason

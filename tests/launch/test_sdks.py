@@ -1,15 +1,19 @@
 from __future__ import annotations
 
+import asyncio
+import socket
 from pathlib import Path
 
 import pytest
 from helpers import SPACES
 
 from spacerunner.config import load_space
-from spacerunner.errors import EnvFileError, LaunchError
+from spacerunner.errors import EnvFileError, LaunchError, PortInUseError
 from spacerunner.launch import LaunchOptions, ProcessPlan, StaticPlan, build_plan
 from spacerunner.launch.envfile import read_env_file
-from spacerunner.launch.ports import ensure_free, free_port
+from spacerunner.launch.ports import free_port
+from spacerunner.proxy.routes import Router
+from spacerunner.proxy.server import ProxyServer
 
 
 def test_gradio_plan() -> None:
@@ -92,7 +96,8 @@ def test_port_is_assigned_when_not_given() -> None:
     plan = build_plan(load_space(SPACES / "http-app"))
     assert isinstance(plan, ProcessPlan)
     assert 1024 < plan.port < 65536
-    ensure_free("127.0.0.1", plan.port)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", plan.port))  # nothing listens there
 
 
 def test_secrets_are_set_but_not_shown() -> None:
@@ -122,13 +127,16 @@ def test_env_file_errors_never_show_values(tmp_path: Path) -> None:
 
 
 def test_free_port_and_port_in_use() -> None:
-    import socket
+    async def start(port: int) -> None:
+        proxy = ProxyServer(Router())
+        try:
+            await proxy.start("127.0.0.1", port)
+        finally:
+            await proxy.close()
 
     port = free_port()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", port))
         sock.listen()
-        from spacerunner.errors import PortInUseError
-
         with pytest.raises(PortInUseError, match=f"127.0.0.1:{port} is already in use"):
-            ensure_free("127.0.0.1", port)
+            asyncio.run(start(port))
