@@ -8,7 +8,7 @@ import contextlib
 import signal
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 from spacerunner.cli.envs import builder_from
@@ -51,58 +51,68 @@ def run_command(args: argparse.Namespace) -> int:
     return event_loop_runner()(_run(SpaceRun(config, options), quiet=args.quiet))
 
 
-async def _run(run: SpaceRun, *, quiet: bool) -> int:
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[asyncio.Event]:
+    """An event set by SIGINT or SIGTERM while the block runs; the handlers go when it ends,
+    before the caller's clean-up, so a second Ctrl-C during clean-up interrupts as usual."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    streamer: asyncio.Task[None] | None = None
     try:
-        started = time.monotonic()
-        instance = await run.start(_echo_build)
-        say(f"starting {run.config.title!r} ({run.config.sdk.value}) at {run.url}")
-        say(f"log: {instance.log.path}")
-        if not quiet:
-            streamer = asyncio.create_task(_stream(instance.log.follow()))
-        ready = asyncio.create_task(run.wait_ready())
-        stopped = asyncio.create_task(stop.wait())
-        done: set[asyncio.Task[Any]] = set()
-        while not done:
-            done, _ = await asyncio.wait(
-                {ready, stopped}, timeout=10, return_when=asyncio.FIRST_COMPLETED
-            )
-            if not done:
-                limit = run.config.startup_duration_timeout
-                say(
-                    f"still starting after {time.monotonic() - started:.0f}s "
-                    f"(startup_duration_timeout: {limit:g}s)"
-                )
-        if stopped in done:
-            ready.cancel()
-            say("interrupted while starting; stopping")
-            return 130
-        try:
-            ready.result()
-        except (AppExitedError, StartupTimeoutError) as exc:
-            say(str(exc))
-            return 1
-        say(f"ready in {time.monotonic() - started:.1f}s: open {run.url}  (Ctrl-C stops)")
-        ended = asyncio.create_task(run.wait())
-        done, _ = await asyncio.wait({ended, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        if ended in done:
-            status = ended.result()
-            tail = (
-                "\n".join(f"  | {line}" for line in run.instance.log.tail(25))
-                if run.instance
-                else ""
-            )
-            say(f"the app {status.reason}; last lines of its log:\n{tail}")
-            return 1
-        say("stopping")
-        return 0
+        yield stop
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+async def _run(run: SpaceRun, *, quiet: bool) -> int:
+    streamer: asyncio.Task[None] | None = None
+    try:
+        with stop_on_signals() as stop:
+            started = time.monotonic()
+            instance = await run.start(_echo_build)
+            say(f"starting {run.config.title!r} ({run.config.sdk.value}) at {run.url}")
+            say(f"log: {instance.log.path}")
+            if not quiet:
+                streamer = asyncio.create_task(_stream(instance.log.follow()))
+            ready = asyncio.create_task(run.wait_ready())
+            stopped = asyncio.create_task(stop.wait())
+            done: set[asyncio.Task[Any]] = set()
+            while not done:
+                done, _ = await asyncio.wait(
+                    {ready, stopped}, timeout=10, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not done:
+                    limit = run.config.startup_duration_timeout
+                    say(
+                        f"still starting after {time.monotonic() - started:.0f}s "
+                        f"(startup_duration_timeout: {limit:g}s)"
+                    )
+            if stopped in done:
+                ready.cancel()
+                say("interrupted while starting; stopping")
+                return 130
+            try:
+                ready.result()
+            except (AppExitedError, StartupTimeoutError) as exc:
+                say(str(exc))
+                return 1
+            say(f"ready in {time.monotonic() - started:.1f}s: open {run.url}  (Ctrl-C stops)")
+            ended = asyncio.create_task(run.wait())
+            done, _ = await asyncio.wait({ended, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if ended in done:
+                status = ended.result()
+                tail = (
+                    "\n".join(f"  | {line}" for line in run.instance.log.tail(25))
+                    if run.instance
+                    else ""
+                )
+                say(f"the app {status.reason}; last lines of its log:\n{tail}")
+                return 1
+            say("stopping")
+            return 0
+    finally:
         await run.close()
         if streamer is not None:
             with contextlib.suppress(asyncio.TimeoutError):

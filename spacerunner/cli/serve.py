@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import signal
 import sys
 from pathlib import Path
 
 from spacerunner.cli.envs import builder_from
 from spacerunner.cli.limits import settings_from
-from spacerunner.cli.run import event_loop_runner, say
+from spacerunner.cli.run import event_loop_runner, say, stop_on_signals
 from spacerunner.config.parse import parse_duration
 from spacerunner.envs import EnvMode
 from spacerunner.errors import SpacerunnerError
@@ -87,28 +85,23 @@ def serve_command(args: argparse.Namespace) -> int:
 
 
 async def _serve(portfolio: Portfolio) -> int:
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
-        await portfolio.start()
-        assert portfolio.supervisor is not None
-        spaces = portfolio.supervisor.spaces.values()
-        say(f"serving {len(spaces)} Space{'s' if len(spaces) != 1 else ''} at {portfolio.url}/")
-        for space in sorted(spaces, key=lambda s: s.name):
-            facts = space_facts(space, portfolio.proxy.port)
-            line = f"  {facts['emoji']} {space.name:<24} {portfolio.url}{facts['url']}"
-            if space.reason and facts["state"] == "error":
-                line += f"  [error: {space.reason.splitlines()[0]}]"
-            print(line, file=sys.stderr)
-        say(f"management token: {portfolio.token}")
-        say(f"admin in a browser: {portfolio.url}/login?token={portfolio.token}")
-        say("Spaces start on their first visit; Ctrl-C stops everything")
-        await stop.wait()
-        say("stopping")
-        return 0
+        with stop_on_signals() as stop:
+            await portfolio.start()
+            assert portfolio.supervisor is not None
+            spaces = portfolio.supervisor.spaces.values()
+            say(f"serving {len(spaces)} Space{'s' if len(spaces) != 1 else ''} at {portfolio.url}/")
+            for space in sorted(spaces, key=lambda s: s.name):
+                facts = space_facts(space, portfolio.proxy.port)
+                line = f"  {facts['emoji']} {space.name:<24} {portfolio.url}{facts['url']}"
+                if space.reason and facts["state"] == "error":
+                    line += f"  [error: {space.reason.splitlines()[0]}]"
+                print(line, file=sys.stderr)
+            say(f"management token: {portfolio.token}")
+            say(f"admin in a browser: {portfolio.url}/login?token={portfolio.token}")
+            say("Spaces start on their first visit; Ctrl-C stops everything")
+            await stop.wait()
+            say("stopping")
+            return 0
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
         await portfolio.close()

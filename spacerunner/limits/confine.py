@@ -162,7 +162,7 @@ def confine(
         if cgroup is not None and cgroup.problems
         else "forced by --limits watchdog"
         if mode == "watchdog"
-        else f"no usable cgroup ({cgroups.detect()})"
+        else _no_cgroup()
     )
     report = confinement.report
     if limits.memory is not None:
@@ -215,3 +215,10 @@ def confine(
                     f"({'; '.join(scratch.problems)}); HOME and TMPDIR are measured"
                 )
     return confinement
+
+
+def _no_cgroup() -> str:
+    found = cgroups.detect()
+    if found == "none":
+        return "no cgroup hierarchy with a memory controller"
+    return f"cgroup {found} found, but no child cgroup could be made beneath spacerunner's own"

@@ -77,7 +77,8 @@ class Scratch:
             image.unlink(missing_ok=True)
             return
         self.image = image
-        (self.path / "lost+found").rmdir() if (self.path / "lost+found").is_dir() else None
+        if (self.path / "lost+found").is_dir():
+            (self.path / "lost+found").rmdir()
         os.chmod(self.path, 0o1777)
 
     def working_copy(self, space: Path) -> Path:
