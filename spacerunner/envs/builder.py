@@ -16,7 +16,7 @@ import shutil
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +60,26 @@ def find_uv() -> str | None:
         return str(find_uv_bin())
     except FileNotFoundError:
         return shutil.which("uv")
+
+
+_PIP_TO_UV = {
+    "PIP_INDEX_URL": "UV_DEFAULT_INDEX",
+    "PIP_EXTRA_INDEX_URL": "UV_INDEX",
+    "PIP_FIND_LINKS": "UV_FIND_LINKS",
+}
+
+
+def uv_settings_from_pip(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` with the machine's pip package sources also given to uv (which does not read
+    pip's variables), so that a wheel folder or a mirror set up for pip serves uv builds too;
+    uv's own settings, where set, win."""
+    env = dict(environ)
+    for pip_name, uv_name in _PIP_TO_UV.items():
+        if environ.get(pip_name) and not environ.get(uv_name):
+            value = environ[pip_name]
+            # pip separates several values with spaces; uv's find-links takes commas.
+            env[uv_name] = ",".join(value.split()) if uv_name == "UV_FIND_LINKS" else value
+    return env
 
 
 class EnvBuilder:
@@ -245,7 +265,7 @@ class EnvBuilder:
     async def _run(self, command: list[str], emit: Output, *, what: str) -> None:
         tail: deque[str] = deque(maxlen=25)
         env = {
-            **os.environ,
+            **uv_settings_from_pip(os.environ),
             "PIP_DISABLE_PIP_VERSION_CHECK": "1",
             "UV_NO_PROGRESS": "1",
             "PYTHONDONTWRITEBYTECODE": "",

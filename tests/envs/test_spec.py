@@ -109,3 +109,16 @@ def test_auto_mode_uses_the_current_interpreter_only_when_it_suffices(tmp_path: 
 )
 def test_parse_size(text: str, size: int | None) -> None:
     assert parse_size(text) == size
+
+
+def test_pip_package_sources_are_given_to_uv() -> None:
+    from spacerunner.envs.builder import uv_settings_from_pip
+
+    env = uv_settings_from_pip(
+        {"PIP_FIND_LINKS": "/opt/wheels /srv/more", "PIP_INDEX_URL": "https://mirror/simple"}
+    )
+    assert env["UV_FIND_LINKS"] == "/opt/wheels,/srv/more"
+    assert env["UV_DEFAULT_INDEX"] == "https://mirror/simple"
+    assert "UV_INDEX" not in env
+    mine = uv_settings_from_pip({"PIP_FIND_LINKS": "/opt/wheels", "UV_FIND_LINKS": "/mine"})
+    assert mine["UV_FIND_LINKS"] == "/mine"
