@@ -111,3 +111,7 @@ class StartupTimeoutError(BackendError):
             "(GRADIO_SERVER_PORT / PORT), or raise startup_duration_timeout in the README header. "
             f"Last lines of its log:\n{tail}"
         )
+
+
+class TemplateError(SpacerunnerError):
+    """A template cannot be found or read, or a new Space cannot be made from it."""

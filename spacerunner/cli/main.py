@@ -54,6 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     gc.add_argument("--max-age", default="14d", help="remove those unused this long (14d)")
     gc.add_argument("--max-size", help="then keep the cache under this size, e.g. 50G")
 
+    from spacerunner.cli import new as new_cli
+
+    new_cli.add_arguments(
+        sub.add_parser("new", help="make a new Space from a template"),
+        sub.add_parser("templates", help="list the templates spacerunner new can use"),
+    )
+
     ps = sub.add_parser("ps", help="list the Spaces of a running server")
     client.add_arguments(ps)
     ps.add_argument("--json", action="store_true", help="print the facts as JSON")
@@ -90,6 +97,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return envs.build_command(args)
         if args.command == "env":
             return envs.env_command(args)
+        if args.command in ("new", "templates"):
+            from spacerunner.cli import new as new_cli
+
+            if args.command == "new":
+                return new_cli.new_command(args)
+            return new_cli.templates_command(args)
         if args.command == "ps":
             return client.ps_command(args)
         if args.command == "logs":
