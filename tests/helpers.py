@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Coroutine
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -103,3 +104,30 @@ async def close(served: Served) -> None:
         await served.backend.close()
     finally:
         await served.proxy.close()
+
+
+def streamlit_session(url: str, timeout: float = 20) -> tuple[list[str], str]:
+    """Open a Streamlit session on its WebSocket at ``url`` (``ws://.../_stcore/stream``), run
+    the script once; return the kinds of messages received and the text of its deltas."""
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+    from websockets.sync.client import connect
+
+    rerun = BackMsg()
+    rerun.rerun_script.query_string = ""
+    texts: list[str] = []
+    kinds: list[str] = []
+    with connect(url, subprotocols=["streamlit"]) as ws:
+        assert ws.subprotocol == "streamlit"
+        ws.send(rerun.SerializeToString())
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            message = ForwardMsg()
+            message.ParseFromString(ws.recv(timeout=timeout))
+            kind = message.WhichOneof("type")
+            kinds.append(kind)
+            if kind == "delta":
+                texts.append(str(message.delta))
+            if kind == "script_finished":
+                break
+    return kinds, "\n".join(texts)

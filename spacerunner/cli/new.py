@@ -92,8 +92,8 @@ def new_command(args: argparse.Namespace, ask: Callable[[str], str] | None = Non
         values |= _ask_values(template, name, values, prompt)
     folder = scaffold(template, name, args.dir, values)
     print(f"created {folder} from the {template.name} template")
-    print(f"  spacerunner run {folder}      # try it")
-    print(f"  spacerunner serve {args.dir}  # with the other Spaces of {args.dir}")
+    print(f"try it:  spacerunner run {folder}")
+    print(f"or with the other Spaces of {args.dir}:  spacerunner serve {args.dir}")
     return 0
 
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-from helpers import SPACES, LoopThread, Served, close, serve
-from websockets.sync.client import connect
+from helpers import SPACES, LoopThread, Served, close, serve, streamlit_session
 
 pytestmark = pytest.mark.slow
 
@@ -37,29 +35,9 @@ def test_page_and_health(streamlit: Served) -> None:
 
 
 def test_websocket_runs_the_script(streamlit: Served) -> None:
-    from streamlit.proto.BackMsg_pb2 import BackMsg
-    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-
-    rerun = BackMsg()
-    rerun.rerun_script.query_string = ""
     url = f"ws://127.0.0.1:{streamlit.proxy.port}/spaces/st/_stcore/stream"
-    texts: list[str] = []
-    kinds: list[str] = []
-    with connect(url, subprotocols=["streamlit"]) as ws:
-        assert ws.subprotocol == "streamlit"
-        ws.send(rerun.SerializeToString())
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            message = ForwardMsg()
-            message.ParseFromString(ws.recv(timeout=20))
-            kind = message.WhichOneof("type")
-            kinds.append(kind)
-            if kind == "delta":
-                texts.append(str(message.delta))
-            if kind == "script_finished":
-                break
+    kinds, joined = streamlit_session(url)
     assert kinds[0] == "new_session"
     assert "script_finished" in kinds
-    joined = "\n".join(texts)
     assert "Streamlit through spacerunner" in joined
     assert "space id: local/streamlit-app" in joined
