@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from spacerunner.backends.base import Backend, Instance, Status
-from spacerunner.backends.local import LocalBackend
+from spacerunner.backends.select import make_backend
 from spacerunner.config.model import SpaceConfig
 from spacerunner.envs import EnvBuilder, Environment, EnvMode, environment_needed
 from spacerunner.envs.builder import Output
@@ -39,6 +39,9 @@ class RunOptions:
     limits: LimitSettings = field(default_factory=LimitSettings)
     state_dir: Path = field(default_factory=default_state_dir)
     """Where the ephemeral disk of a run and persistent data live."""
+    backend: str = "auto"
+    """'local' processes, 'docker' containers for every Space, or 'auto' (containers only for
+    sdk: docker Spaces)."""
 
 
 class SpaceRun:
@@ -49,8 +52,10 @@ class SpaceRun:
     ) -> None:
         self.config = config
         self.options = options or RunOptions()
-        self.backend = backend or LocalBackend(
+        self.backend = backend or make_backend(
+            self.options.backend,
             self.options.log_dir,
+            state_dir=self.options.state_dir,
             scratch_root=self.options.state_dir / "scratch",
             limits_mode=self.options.limits.mode,
         )
@@ -85,6 +90,7 @@ class SpaceRun:
                 data_dir=self.options.state_dir / "data" / self.config.name,
                 public_host=public,
                 author=self.options.author,
+                container=self.options.backend == "docker",
                 variables=self.options.variables,
             ),
         )
@@ -94,6 +100,8 @@ class SpaceRun:
     async def environment(self, build_output: Output | None = None) -> Environment | None:
         """The Space's isolated environment (built if needed); ``None``: spacerunner's own."""
         options = self.options
+        if options.backend == "docker":
+            return None  # the image holds the environment
         spec = environment_needed(self.config, options.env_mode)
         if spec is None:
             return None

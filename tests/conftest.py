@@ -63,3 +63,33 @@ def loop_thread() -> Iterator[LoopThread]:
     thread = LoopThread()
     yield thread
     thread.close()
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> Iterator[str]:
+    """A Docker engine with the tests' base images; its URL is also put in $DOCKER_HOST.
+    Skips without one, unless SPACERUNNER_REQUIRE_DOCKER is set (CI), where it fails."""
+    import os
+
+    from docker_support import ensure_base_images, start_engine
+
+    engine, why = start_engine()
+    if engine is None:
+        if os.environ.get("SPACERUNNER_REQUIRE_DOCKER"):
+            pytest.fail(f"a Docker engine is required here: {why}")
+        pytest.skip(why)
+    before = os.environ.get("DOCKER_HOST")
+    os.environ["DOCKER_HOST"] = engine.url
+    try:
+        client = engine.client()
+        try:
+            ensure_base_images(client)
+        finally:
+            client.close()
+        yield engine.url
+    finally:
+        if before is None:
+            os.environ.pop("DOCKER_HOST", None)
+        else:
+            os.environ["DOCKER_HOST"] = before
+        engine.stop()

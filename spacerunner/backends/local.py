@@ -18,7 +18,7 @@ from spacerunner.backends.base import Backend, Instance, State, StaticSite, Stat
 from spacerunner.backends.logs import AppLog
 from spacerunner.backends.probe import http_status
 from spacerunner.errors import AppExitedError, BackendError, StartupTimeoutError
-from spacerunner.launch.plan import LaunchPlan, ProcessPlan, StaticPlan
+from spacerunner.launch.plan import ContainerPlan, LaunchPlan, ProcessPlan, StaticPlan
 from spacerunner.limits import cgroups, sandbox
 from spacerunner.limits.confine import Confinement, confine
 from spacerunner.limits.disk import sweep
@@ -321,6 +321,13 @@ class LocalBackend(Backend):
         log = open_log(self.log_dir, plan.name)
         if isinstance(plan, StaticPlan):
             instance: Instance = StaticInstance(plan, log)
+        elif isinstance(plan, ContainerPlan):
+            log.close()
+            raise BackendError(
+                f"{plan.name}: this Space runs in a container (sdk: {plan.sdk.value}), which the "
+                "local backend cannot start. Fix: use --backend docker or auto, with a Docker "
+                "engine running."
+            )
         else:
             instance = await self._spawn(plan, log)
         self.instances.append(instance)

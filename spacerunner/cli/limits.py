@@ -33,6 +33,13 @@ def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
         "no network but loopback",
     )
     group.add_argument(
+        "--backend",
+        choices=["auto", "local", "docker"],
+        default="auto",
+        help="local: processes; docker: every Space in a container ($DOCKER_HOST); auto: "
+        "processes, and containers for sdk: docker Spaces (default auto)",
+    )
+    group.add_argument(
         "--persistent",
         action="store_true",
         help="persistent storage for every Space (default: those with "

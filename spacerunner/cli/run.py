@@ -47,6 +47,7 @@ def run_command(args: argparse.Namespace) -> int:
         env_mode=EnvMode(args.env),
         builder=builder_from(args),
         limits=settings_from(args),
+        backend=args.backend,
     )
     return event_loop_runner()(_run(SpaceRun(config, options), quiet=args.quiet))
 

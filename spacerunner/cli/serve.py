@@ -80,6 +80,7 @@ def serve_command(args: argparse.Namespace) -> int:
             limits=settings_from(args),
         ),
         state_dir=args.state_dir or state_dir(),
+        backend=args.backend,
     )
     return event_loop_runner()(_serve(Portfolio(options)))
 

@@ -64,4 +64,35 @@ class StaticPlan:
     sdk: Sdk = Sdk.STATIC
 
 
-LaunchPlan = ProcessPlan | StaticPlan
+@dataclass(frozen=True)
+class ContainerPlan:
+    """Build an image and run it; the app serves HTTP on ``port`` inside the container.
+
+    ``sdk: docker`` Spaces bring their Dockerfile (``dockerfile`` is ``None``: the one in
+    ``context``); gradio and streamlit Spaces get one spacerunner writes, like Spaces' own, and a
+    ``command`` that runs the app as a process plan would.
+    """
+
+    name: str
+    sdk: Sdk
+    context: Path
+    dockerfile: str | None
+    port: int
+    env: Mapping[str, str] = field(repr=False)
+    """Variables of the running container (never build arguments: they would stay in the
+    image's history); values may be secrets."""
+    command: tuple[str, ...] | None
+    """``None``: the image's own CMD."""
+    probe: HttpProbe
+    startup_timeout: float
+    mount: str = ""
+    strip_prefix: bool = True
+    secret_names: frozenset[str] = frozenset()
+    limits: Limits | None = None
+    persistent: bool = False
+    """Give the container persistent storage at /data (a named volume that outlives it)."""
+    sandbox: bool = False
+    """Read-only root filesystem (only /tmp and /data writable)."""
+
+
+LaunchPlan = ProcessPlan | StaticPlan | ContainerPlan

@@ -6,6 +6,7 @@ plus the SDK's own settings for the port and the URL prefix spacerunner serves i
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
 from collections.abc import Mapping
@@ -45,6 +46,8 @@ class LaunchOptions:
     limits: Limits | None = None
     data_dir: Path | None = None
     sandbox: bool = False
+    container: bool = False
+    """Run gradio and streamlit Spaces in a container too (``sdk: docker`` always is)."""
 
 
 def space_options(
@@ -94,19 +97,18 @@ def space_environment(config: SpaceConfig, options: LaunchOptions, port: int) ->
 
 
 def build_plan(config: SpaceConfig, options: LaunchOptions | None = None) -> LaunchPlan:
-    """The launch plan for ``config``; raises :class:`LaunchError` where none can be made."""
+    """The launch plan for ``config``: files spacerunner serves (static), a container
+    (``sdk: docker``, or any Space with ``options.container``) or a process. Raises
+    :class:`LaunchError` where none can be made."""
     options = options or LaunchOptions()
     mount = normalize_mount(options.mount)
     if config.sdk is Sdk.STATIC:
         assert config.app_file is not None
         return StaticPlan(name=config.name, root=config.path, index=config.app_file, mount=mount)
-    if config.sdk is Sdk.DOCKER:
-        raise LaunchError(
-            f"{config.readme}: sdk: docker Spaces are built from their Dockerfile and need the "
-            "Docker backend, which this version of spacerunner does not have yet. "
-            "Fix: run the image yourself with 'docker build' and 'docker run', or use a "
-            "gradio, streamlit or static Space."
-        )
+    if config.sdk is Sdk.DOCKER or options.container:
+        from spacerunner.launch.containers import build_container_plan
+
+        return build_container_plan(config, dataclasses.replace(options, container=False))
     assert config.app_file is not None
     port = options.port or free_port(options.host)
     env = space_environment(config, options, port)

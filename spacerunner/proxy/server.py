@@ -84,6 +84,7 @@ class ProxyServer:
         self.closing = True
         if self._sweeper is not None:
             self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
         if self._server is not None:
             self._server.close()
         for conn in list(self.connections):

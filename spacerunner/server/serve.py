@@ -20,7 +20,7 @@ from pathlib import Path
 import uvicorn
 
 from spacerunner.backends.base import Upstream
-from spacerunner.backends.local import LocalBackend
+from spacerunner.backends.select import make_backend
 from spacerunner.paths import state_dir as default_state_dir
 from spacerunner.proxy import ProxyServer, Route, Router
 from spacerunner.server.app import build_app
@@ -41,6 +41,8 @@ class ServeOptions:
     policy: Policy = field(default_factory=Policy)
     spaces: SpaceOptions = field(default_factory=SpaceOptions)
     state_dir: Path = field(default_factory=default_state_dir)
+    backend: str = "auto"
+    """See spacerunner.backends.select: 'auto', 'local' or 'docker'."""
 
 
 class _EmbeddedUvicorn(uvicorn.Server):
@@ -73,8 +75,10 @@ class Portfolio:
         await self.proxy.start(options.host, options.port)
         port = self.proxy.port
         serve_dir = options.state_dir / "serve" / str(port)
-        backend = LocalBackend(
+        backend = make_backend(
+            options.backend,
             serve_dir / "logs",
+            state_dir=serve_dir,
             scratch_root=serve_dir / "scratch",
             limits_mode=options.spaces.limits.mode,
         )
@@ -85,7 +89,11 @@ class Portfolio:
             state=StateFile(serve_dir / "state.json"),
             public_port=port,
             policy=options.policy,
-            options=replace(options.spaces, data_root=serve_dir / "data"),
+            options=replace(
+                options.spaces,
+                data_root=serve_dir / "data",
+                container=options.spaces.container or options.backend == "docker",
+            ),
         )
         await self.supervisor.start()
         await self._start_control(port)

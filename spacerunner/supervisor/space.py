@@ -35,7 +35,7 @@ from spacerunner.errors import (
     SpacerunnerError,
     StartupTimeoutError,
 )
-from spacerunner.launch.plan import ProcessPlan
+from spacerunner.launch.plan import ContainerPlan, ProcessPlan
 from spacerunner.launch.sdks import build_plan, space_options
 from spacerunner.proxy.routes import Route
 from spacerunner.supervisor.state import process_identity
@@ -103,7 +103,7 @@ class ManagedSpace:
             self.name,
             prefix=f"/spaces/{self.name}",
             host=f"{self.name}.localhost",
-            strip_prefix=config is not None and config.sdk is Sdk.GRADIO,
+            strip_prefix=config is not None and config.sdk in (Sdk.GRADIO, Sdk.DOCKER),
             response_headers=tuple((k.encode(), v.encode()) for k, v in config.custom_headers)
             if config is not None
             else (),
@@ -195,6 +195,7 @@ class ManagedSpace:
                         public_host=f"{self.name}.localhost:{self.sup.public_port}",
                         author=self.sup.options.author,
                         variables=self.sup.options.variables,
+                        container=self.sup.options.container,
                     ),
                 )
                 instance = await self.sup.backend.start(plan)
@@ -223,14 +224,17 @@ class ManagedSpace:
             self.route.last_active = time.monotonic()
             self._set(SpaceState.RUNNING, None)
             self._spawn(self._watch(instance))
-            if isinstance(plan, ProcessPlan) and self.sup.policy.health_interval > 0:
+            if (
+                isinstance(plan, ProcessPlan | ContainerPlan)
+                and self.sup.policy.health_interval > 0
+            ):
                 self._spawn(self._health(instance, plan))
             return instance.endpoint
 
     async def _environment(self, config: SpaceConfig) -> Environment | None:
         """The Space's built environment, or ``None`` for spacerunner's own interpreter."""
         options = self.sup.options
-        spec = environment_needed(config, options.env_mode)
+        spec = None if options.container else environment_needed(config, options.env_mode)
         if spec is None:
             return None
         self._set(SpaceState.BUILDING, None)
@@ -301,7 +305,7 @@ class ManagedSpace:
         with contextlib.suppress(SpaceUnavailable):
             await self.start()
 
-    async def _health(self, instance: Instance, plan: ProcessPlan) -> None:
+    async def _health(self, instance: Instance, plan: ProcessPlan | ContainerPlan) -> None:
         policy = self.sup.policy
         failures = 0
         endpoint = instance.endpoint

@@ -43,6 +43,8 @@ class SpaceOptions:
     limits: LimitSettings = field(default_factory=LimitSettings)
     data_root: Path | None = None
     """Where persistent storage of Spaces lives (one folder per Space)."""
+    container: bool = False
+    """Run every Space in a container (the Docker backend) rather than only sdk: docker."""
 
 
 class Supervisor:

@@ -1,0 +1,461 @@
+"""Spaces as Docker containers: build, run with the Space's limits, route, watch, remove.
+
+Blocking SDK calls run in threads; the event loop only awaits them. Every container is
+labelled with the spacerunner state folder that made it and the PID of the process that runs
+it, so a server started after a crash removes what its predecessor left and never touches
+containers that are not its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from spacerunner.backends.base import Backend, Instance, State, Status, Upstream
+from spacerunner.backends.docker import images
+from spacerunner.backends.docker.engine import (
+    LABEL,
+    LABEL_OWNER,
+    LABEL_PID,
+    LABEL_SPACE,
+    EngineFacts,
+    connect,
+    inspect_engine,
+)
+from spacerunner.backends.local import StaticInstance, open_log
+from spacerunner.backends.logs import AppLog
+from spacerunner.backends.probe import http_status
+from spacerunner.errors import AppExitedError, BackendError, StartupTimeoutError
+from spacerunner.launch.plan import ContainerPlan, LaunchPlan, StaticPlan
+from spacerunner.launch.ports import free_port
+from spacerunner.limits.sandbox import FORWARDER
+from spacerunner.units import format_size
+
+SOCKET = "app.sock"
+MONITOR_INTERVAL = 2.0
+
+
+class DockerInstance(Instance):
+    plan: ContainerPlan
+
+    def __init__(
+        self,
+        plan: ContainerPlan,
+        endpoint: Upstream,
+        log: AppLog,
+        container: Any,
+        backend: DockerBackend,
+        relay: asyncio.subprocess.Process | None,
+    ) -> None:
+        super().__init__(plan, endpoint, log)
+        self.container = container
+        self.backend = backend
+        self.relay = relay
+        self._state = State.STARTING
+        self._started_at = time.time()
+        self._ended_at: float | None = None
+        self._returncode: int | None = None
+        self._reason: str | None = None
+        self._limit: str | None = None
+        self._stopping = False
+        self._ended = asyncio.Event()
+        self._usage: dict[str, object] | None = None
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(asyncio.to_thread(self._pump_logs, loop)),
+            loop.create_task(self._watch()),
+            loop.create_task(self._monitor()),
+        ]
+
+    # --- watching ---
+
+    def _pump_logs(self, loop: asyncio.AbstractEventLoop) -> None:
+        import docker
+
+        with contextlib.suppress(docker.errors.DockerException, OSError, ValueError):
+            for chunk in self.container.logs(stream=True, follow=True):
+                loop.call_soon_threadsafe(self.log.feed, chunk)
+
+    async def _watch(self) -> None:
+        import docker
+
+        try:
+            result = await asyncio.to_thread(self.container.wait)
+            code = int(result.get("StatusCode", -1))
+        except (docker.errors.DockerException, OSError) as exc:
+            code, self._reason = -1, f"lost its container: {exc}"
+        attrs: dict[str, Any] = {}
+        with contextlib.suppress(docker.errors.DockerException, OSError):
+            await asyncio.to_thread(self.container.reload)
+            attrs = self.container.attrs
+        if attrs.get("State", {}).get("OOMKilled") and self.plan.limits is not None:
+            memory = self.plan.limits.memory
+            self._limit = f"Memory limit exceeded ({format_size(memory) if memory else '?'})"
+        self._returncode = code
+        self._ended_at = time.time()
+        if self._stopping:
+            self._state, self._reason = State.STOPPED, "stopped by spacerunner"
+        else:
+            self._state = State.EXITED
+            if self._limit:
+                self._reason = self._limit
+            elif self._reason is None:
+                self._reason = f"exited with code {code}" if code else "exited"
+        await asyncio.sleep(0.2)  # the last log lines
+        self.log.note(self._reason or "ended")
+        await self._cleanup()
+        self._ended.set()
+
+    async def _monitor(self) -> None:
+        """Usage for status pages, and the disk limit where the engine cannot cap the writable
+        layer: measured, and the container stopped when it goes over."""
+        limits = self.plan.limits
+        disk = limits.disk if limits is not None and not self.backend.facts.disk_quota else None
+        while not self._ended.is_set():
+            with contextlib.suppress(Exception):
+                self._usage = await asyncio.to_thread(self._measure, disk is not None)
+                used = self._usage.get("disk")
+                if disk is not None and isinstance(used, int) and used > disk:
+                    self._limit = f"Disk limit exceeded ({format_size(disk)})"
+                    self.log.note(f"{self._limit}: the container wrote {format_size(used)}")
+                    await asyncio.to_thread(self.container.kill)
+                    return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._ended.wait(), MONITOR_INTERVAL)
+
+    def _measure(self, disk: bool) -> dict[str, object]:
+        api = self.backend.client.api
+        stats = api.stats(self.container.id, stream=False, one_shot=True)
+        memory = stats.get("memory_stats", {}).get("usage")
+        usage: dict[str, object] = {"memory": memory}
+        if disk:
+            usage["disk"] = api.inspect_container(self.container.id, size=True).get("SizeRw")
+        return usage
+
+    # --- the Instance contract ---
+
+    def status(self) -> Status:
+        return Status(
+            state=self._state,
+            pid=None,
+            returncode=self._returncode,
+            reason=self._reason,
+            started_at=self._started_at,
+            ended_at=self._ended_at,
+            limit_exceeded=self._limit,
+        )
+
+    def usage(self) -> dict[str, object] | None:
+        return dict(self._usage) if self._usage and not self._ended.is_set() else None
+
+    async def wait_ready(self, timeout: float | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        timeout = self.plan.startup_timeout if timeout is None else timeout
+        deadline = loop.time() + timeout
+        delay = self.plan.probe.interval
+        endpoint = self.endpoint
+        assert isinstance(endpoint, Upstream)
+        while True:
+            if self._ended.is_set():
+                raise AppExitedError(
+                    self.name, self._returncode, self._reason or "ended", self.log.tail(25)
+                )
+            remaining = deadline - loop.time()
+            code = await http_status(
+                endpoint.host,
+                endpoint.port,
+                self.plan.probe.path,
+                timeout=max(0.1, min(2.0, remaining)),
+                unix=endpoint.unix,
+            )
+            if code is not None and code < 500:
+                if self._state is State.STARTING:
+                    self._state = State.RUNNING
+                    self.log.note(f"ready after {time.time() - self._started_at:.2f}s")
+                return
+            if loop.time() >= deadline:
+                raise StartupTimeoutError(
+                    self.name, timeout, self.plan.probe.describe(self.plan.port), self.log.tail(25)
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._ended.wait(), min(delay, max(0.0, remaining)))
+            delay = min(delay * 1.5, 0.5)
+
+    async def wait(self) -> Status:
+        await self._ended.wait()
+        return self.status()
+
+    async def stop(self, grace: float = 10.0) -> Status:
+        import docker
+
+        if not self._ended.is_set():
+            self._stopping = True
+            self._state = State.STOPPING
+            with contextlib.suppress(docker.errors.DockerException, OSError):
+                await asyncio.to_thread(self.container.stop, timeout=max(1, round(grace)))
+            await self._ended.wait()
+        return self.status()
+
+    async def _cleanup(self) -> None:
+        import docker
+
+        if self.relay is not None and self.relay.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.relay.kill()
+            await self.relay.wait()
+        with contextlib.suppress(docker.errors.DockerException, OSError):
+            await asyncio.to_thread(self.container.remove, force=True)
+        self.log.close()
+        for task in self._tasks:
+            if task is not asyncio.current_task():
+                task.cancel()
+
+
+class DockerBackend(Backend):
+    """Runs container plans on a Docker engine; static plans are served by spacerunner."""
+
+    name = "docker"
+
+    def __init__(
+        self,
+        log_dir: Path,
+        *,
+        owner: str,
+        base_url: str | None = None,
+        network: str = "auto",
+    ) -> None:
+        self.log_dir = log_dir
+        self.owner = owner
+        self.client = connect(base_url)
+        self.facts: EngineFacts = inspect_engine(self.client, network, base_url)
+        self.instances: list[Instance] = []
+        self._run_dir = Path(tempfile.mkdtemp(prefix="spacerunner-docker-"))
+        self.sweep()
+
+    def sweep(self) -> list[str]:
+        """Remove containers of this owner whose spacerunner process is gone."""
+        import docker
+
+        removed = []
+        containers = self.client.containers.list(
+            all=True, filters={"label": [f"{LABEL}=1", f"{LABEL_OWNER}={self.owner}"]}
+        )
+        for container in containers:
+            pid = int(container.labels.get(LABEL_PID, "0") or 0)
+            if pid and pid != os.getpid() and psutil.pid_exists(pid):
+                continue
+            with contextlib.suppress(docker.errors.DockerException):
+                container.remove(force=True)
+                removed.append(container.name)
+        return removed
+
+    async def start(self, plan: LaunchPlan) -> Instance:
+        log = open_log(self.log_dir, plan.name)
+        if isinstance(plan, StaticPlan):
+            instance: Instance = StaticInstance(plan, log)
+        elif isinstance(plan, ContainerPlan):
+            try:
+                instance = await self._run(plan, log)
+            except BaseException:
+                log.close()
+                raise
+        else:
+            log.close()
+            raise BackendError(
+                f"{plan.name}: the Docker backend runs containers, not local processes. "
+                "Fix: build the plan with LaunchOptions(container=True)."
+            )
+        self.instances.append(instance)
+        return instance
+
+    async def _run(self, plan: ContainerPlan, log: AppLog) -> DockerInstance:
+        loop = asyncio.get_running_loop()
+
+        def emit(data: bytes) -> None:
+            loop.call_soon_threadsafe(log.feed, data)
+
+        facts = self.facts
+        build_network = "host" if facts.network != "bridge" else None
+        tag = await asyncio.to_thread(
+            images.build, self.client, plan, emit, network_mode=build_network
+        )
+        kwargs = self._run_arguments(plan, tag)
+        host_port = plan.port
+        if facts.network == "bridge":
+            host_port = free_port()
+            kwargs["ports"] = {f"{plan.port}/tcp": ("127.0.0.1", host_port)}
+        elif facts.network == "host":
+            kwargs["network_mode"] = "host"
+            if not await asyncio.to_thread(_port_free, plan.port):
+                raise BackendError(
+                    f"{plan.name}: port {plan.port} is in use on this machine, and this engine "
+                    "has no bridge network, so the container shares the host's ports. "
+                    "Fix: stop what listens there, or give the Space another app_port."
+                )
+        else:
+            kwargs["network_mode"] = "none"
+        for line in self._describe(plan):
+            log.note(line)
+        container = await asyncio.to_thread(self._create_and_start, plan, kwargs)
+        relay = None
+        endpoint = Upstream("127.0.0.1", host_port)
+        if facts.network == "isolated":
+            try:
+                relay, socket_path = await self._relay(plan, container)
+            except BaseException:
+                await asyncio.to_thread(container.remove, force=True)
+                raise
+            endpoint = Upstream("127.0.0.1", plan.port, unix=socket_path)
+        return DockerInstance(plan, endpoint, log, container, self, relay)
+
+    def _run_arguments(self, plan: ContainerPlan, tag: str) -> dict[str, Any]:
+        import docker
+
+        kwargs: dict[str, Any] = {
+            "image": tag,
+            "command": list(plan.command) if plan.command else None,
+            "environment": dict(plan.env),
+            "name": f"spacerunner-{plan.name}-{uuid.uuid4().hex[:8]}",
+            "labels": {
+                LABEL: "1",
+                LABEL_OWNER: self.owner,
+                LABEL_PID: str(os.getpid()),
+                LABEL_SPACE: plan.name,
+            },
+            "detach": True,
+            "init": True,
+        }
+        limits = plan.limits
+        if limits is not None:
+            if limits.memory is not None:
+                kwargs["mem_limit"] = limits.memory
+                kwargs["memswap_limit"] = limits.memory  # no swap: a hard limit
+            if limits.cpus is not None:
+                kwargs["nano_cpus"] = int(limits.cpus * 1e9)
+            if limits.pids is not None:
+                kwargs["pids_limit"] = limits.pids
+            if limits.nofile is not None:
+                kwargs["ulimits"] = [
+                    docker.types.Ulimit(name="nofile", soft=limits.nofile, hard=limits.nofile)
+                ]
+            if limits.disk is not None and self.facts.disk_quota:
+                kwargs["storage_opt"] = {"size": str(limits.disk)}
+        if plan.sandbox:
+            tmp = limits.disk if limits is not None and limits.disk else 1 << 30
+            kwargs.update(
+                read_only=True,
+                tmpfs={"/tmp": f"size={tmp},mode=1777"},
+                cap_drop=["ALL"],
+                security_opt=["no-new-privileges"],
+            )
+        if plan.persistent:
+            kwargs["volumes"] = {self._data_volume(plan, tag): {"bind": "/data", "mode": "rw"}}
+        return kwargs
+
+    def _data_volume(self, plan: ContainerPlan, tag: str) -> str:
+        """The Space's persistent /data: a named volume, made writable for the app's user."""
+        import docker
+
+        name = f"spacerunner-data-{self.owner[:8]}-{plan.name}"
+        try:
+            self.client.volumes.get(name)
+        except docker.errors.NotFound:
+            labels = {LABEL: "1", LABEL_OWNER: self.owner, LABEL_SPACE: plan.name}
+            self.client.volumes.create(name, labels=labels)
+            image = self.client.images.get(tag)
+            user = image.attrs.get("Config", {}).get("User") or "0"
+            self.client.containers.run(
+                tag,
+                ["chown", user, "/data"],
+                user="0",
+                entrypoint=[],
+                volumes={name: {"bind": "/data", "mode": "rw"}},
+                network_mode="none",
+                remove=True,
+                labels={LABEL: "1", LABEL_OWNER: self.owner},
+            )
+        return name
+
+    def _describe(self, plan: ContainerPlan) -> list[str]:
+        facts = self.facts
+        limits = plan.limits
+        lines = [f"network: {facts.network} (app port {plan.port} in the container)"]
+        if limits is None:
+            return [*lines, "limit: none (--no-limits)"]
+        if limits.memory is not None:
+            lines.append(f"limit: memory {format_size(limits.memory)}: enforced (engine, no swap)")
+        if limits.cpus is not None:
+            lines.append(f"limit: cpus {limits.cpus:g}: enforced (engine CPU quota)")
+        if limits.pids is not None:
+            lines.append(f"limit: pids {limits.pids}: enforced (engine)")
+        if limits.disk is not None:
+            how = (
+                f"enforced (storage driver {facts.driver})"
+                if facts.disk_quota
+                else f"WATCHED ONLY: the {facts.driver} storage driver cannot cap a container's "
+                "writable layer here; spacerunner measures it and stops the app when it is over"
+            )
+            lines.append(f"limit: disk {format_size(limits.disk)}: {how}")
+        return lines
+
+    def _create_and_start(self, plan: ContainerPlan, kwargs: dict[str, Any]) -> Any:
+        import docker
+
+        try:
+            return self.client.containers.run(**kwargs)
+        except docker.errors.APIError as exc:
+            raise BackendError(
+                f"{plan.name}: the engine could not start its container: {exc.explanation or exc}"
+            ) from exc
+
+    async def _relay(self, plan: ContainerPlan, container: Any) -> tuple[Any, str]:
+        """A relay in the container's network namespace from a unix socket on this machine to
+        the app's port on the container's own loopback."""
+        await asyncio.to_thread(container.reload)
+        pid = int(container.attrs["State"].get("Pid") or 0)
+        if not pid:
+            raise BackendError(f"{plan.name}: its container ended at once (see its log)")
+        folder = self._run_dir / container.name
+        folder.mkdir(parents=True, exist_ok=True)
+        socket_path = str(folder / SOCKET)
+        relay = await asyncio.create_subprocess_exec(
+            "nsenter", f"--net=/proc/{pid}/ns/net", "--",
+            sys.executable, "-c", FORWARDER, socket_path, str(plan.port),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        # the readiness probe retries until the relay's socket is there
+        return relay, socket_path
+
+    async def close(self) -> None:
+        live = [i for i in self.instances if i.status().alive]
+        await asyncio.gather(*(i.stop(grace=5.0) for i in live), return_exceptions=True)
+        self.instances.clear()
+        with contextlib.suppress(OSError):
+            for folder in self._run_dir.iterdir():
+                for item in folder.iterdir():
+                    item.unlink()
+                folder.rmdir()
+            self._run_dir.rmdir()
+        await asyncio.to_thread(self.client.close)
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True

@@ -1,0 +1,57 @@
+"""Choosing the backend: ``local``, ``docker``, or ``auto`` (local processes, and a Docker
+engine for the Spaces that can only run in a container)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from spacerunner.backends.base import Backend, Instance
+from spacerunner.backends.local import LocalBackend
+from spacerunner.launch.plan import ContainerPlan, LaunchPlan
+
+KINDS = ("auto", "local", "docker")
+
+
+class AutoBackend(Backend):
+    """Container plans to a Docker backend (made on first need, so a machine without an engine
+    runs every other Space), the rest to the local backend."""
+
+    name = "auto"
+
+    def __init__(self, local: LocalBackend, make_docker: Callable[[], Backend]) -> None:
+        self.local = local
+        self.log_dir = local.log_dir
+        self._make_docker = make_docker
+        self.docker: Backend | None = None
+
+    async def start(self, plan: LaunchPlan) -> Instance:
+        if isinstance(plan, ContainerPlan):
+            if self.docker is None:
+                self.docker = self._make_docker()
+            return await self.docker.start(plan)
+        return await self.local.start(plan)
+
+    async def close(self) -> None:
+        try:
+            await self.local.close()
+        finally:
+            if self.docker is not None:
+                await self.docker.close()
+
+
+def make_backend(
+    kind: str, log_dir: Path, *, state_dir: Path, scratch_root: Path, limits_mode: str
+) -> Backend:
+    """The backend ``kind`` names; its containers are labelled as ``state_dir``'s."""
+    from spacerunner.backends.docker.engine import owner_key
+
+    def docker() -> Backend:
+        from spacerunner.backends.docker import DockerBackend
+
+        return DockerBackend(log_dir, owner=owner_key(state_dir))
+
+    if kind == "docker":
+        return docker()
+    local = LocalBackend(log_dir, scratch_root=scratch_root, limits_mode=limits_mode)
+    return local if kind == "local" else AutoBackend(local, docker)

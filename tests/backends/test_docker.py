@@ -1,0 +1,249 @@
+"""The Docker backend against a real engine: sdk: docker Spaces and Gradio in containers through
+the proxy, limits read back from the engine and enforced, image reuse, clear failures, and no
+leftovers."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import httpx
+import pytest
+from docker_support import leftovers
+from gradio_client import Client
+from helpers import SPACES, LoopThread
+
+from spacerunner.backends.docker import DockerBackend
+from spacerunner.backends.docker.engine import LABEL, LABEL_OWNER, LABEL_PID, owner_key
+from spacerunner.config import load_space
+from spacerunner.errors import BackendError
+from spacerunner.launch import ContainerPlan, LaunchOptions, build_plan
+from spacerunner.launch.ports import free_port
+from spacerunner.limits import LimitSettings
+from spacerunner.runner import RunOptions, SpaceRun
+
+pytestmark = pytest.mark.slow
+EXAMPLES = Path(__file__).parents[2] / "spaces"
+
+
+@pytest.fixture(scope="module")
+def client(docker_engine: str) -> Iterator[docker.DockerClient]:
+    client = docker.DockerClient(base_url=docker_engine)
+    yield client
+    # what the tests built goes; nothing of spacerunner's may be left running or dangling
+    for image in client.images.list(filters={"label": f"{LABEL}=1"}):
+        client.images.remove(image.id, force=True)
+    client.images.prune(filters={"dangling": True})
+    assert leftovers(client) == []
+    client.close()
+
+
+def space_copy(tmp_path: Path, source: Path, name: str) -> Path:
+    target = tmp_path / name
+    shutil.copytree(source, target)
+    return target
+
+
+def start(
+    loop_thread: LoopThread, folder: Path, tmp_path: Path, *, backend: str = "auto", **options
+) -> SpaceRun:
+    run = SpaceRun(
+        load_space(folder),
+        RunOptions(
+            port=free_port(),
+            log_dir=tmp_path / "logs",
+            state_dir=tmp_path / "state",
+            backend=backend,
+            **options,
+        ),
+    )
+    loop_thread.run(run.start(), timeout=600)
+    return run
+
+
+def test_a_docker_space_builds_runs_and_answers_through_the_proxy(
+    loop_thread: LoopThread, client: docker.DockerClient, tmp_path: Path
+) -> None:
+    folder = space_copy(tmp_path, SPACES / "docker-http", "web")
+    run = start(
+        loop_thread,
+        folder,
+        tmp_path,
+        variables={"API_KEY": "hf_secret_value"},
+        limits=LimitSettings(memory="300M", cpus="0.5", pids="64"),
+    )
+    try:
+        loop_thread.run(run.wait_ready(60))
+        facts = httpx.get(run.url + "some/path?x=1").json()
+        assert facts == {
+            "path": "/some/path?x=1",
+            "space_id": "local/web",
+            "port": "8080",  # app_port, as Spaces sets it
+            "uid": 1000,
+            "secret": "set",
+        }
+        (container,) = client.containers.list(filters={"label": "spacerunner.space=web"})
+        host = container.attrs["HostConfig"]
+        assert host["Memory"] == host["MemorySwap"] == 300 * 1024 * 1024
+        assert host["NanoCpus"] == 500_000_000  # read back: the engine's CPU quota
+        assert host["PidsLimit"] == 64
+        assert container.labels[LABEL_OWNER] == owner_key(tmp_path / "state")
+        env = container.attrs["Config"]["Env"]
+        assert "API_KEY=hf_secret_value" in env
+        image = client.images.get(container.attrs["Config"]["Image"])
+        history = str(image.history()) + str(image.attrs)
+        assert "hf_secret_value" not in history  # secrets never reach an image layer
+        log = "\n".join(run.instance.log.tail(200))
+        assert "limit: memory 300.0M: enforced" in log
+        assert "hf_secret_value" not in log
+    finally:
+        loop_thread.run(run.close())
+    assert client.containers.list(all=True, filters={"label": "spacerunner.space=web"}) == []
+
+
+def test_an_unchanged_space_is_not_rebuilt(
+    loop_thread: LoopThread, client: docker.DockerClient, tmp_path: Path
+) -> None:
+    folder = space_copy(tmp_path, SPACES / "docker-http", "again")
+    tags = []
+    for round_ in range(3):
+        if round_ == 2:
+            (folder / "extra.txt").write_text("changed\n")  # a changed Space is rebuilt
+        run = start(loop_thread, folder, tmp_path / str(round_))
+        try:
+            loop_thread.run(run.wait_ready(60))
+            log = "\n".join(run.instance.log.tail(400))
+            tags.append(run.instance.container.attrs["Config"]["Image"])
+            assert ("is up to date; not rebuilt" in log) == (round_ == 1), log
+        finally:
+            loop_thread.run(run.close())
+    assert tags[0] == tags[1] != tags[2]
+    # the image of the earlier version was dropped when the new one was built
+    assert [i.tags for i in client.images.list(filters={"label": "spacerunner.space=again"})] == [
+        [tags[2]]
+    ]
+
+
+def test_gradio_in_a_container_answers_gradio_client(
+    loop_thread: LoopThread, client: docker.DockerClient, tmp_path: Path
+) -> None:
+    run = start(loop_thread, EXAMPLES / "hello-gradio", tmp_path, backend="docker")
+    try:
+        loop_thread.run(run.wait_ready(120))
+        assert isinstance(run.plan, ContainerPlan)
+        assert run.plan.dockerfile is not None and "FROM python:3.11-slim" in run.plan.dockerfile
+        result = Client(run.url, verbose=False).predict("Ada", 2, False, api_name="/greet")
+        assert result == "Hello, Ada!!"
+    finally:
+        loop_thread.run(run.close())
+
+
+def test_a_container_over_its_memory_limit_is_killed_and_reported(
+    loop_thread: LoopThread, client: docker.DockerClient, tmp_path: Path
+) -> None:
+    folder = space_copy(tmp_path, SPACES / "docker-http", "hungry")
+    run = start(loop_thread, folder, tmp_path, limits=LimitSettings(memory="96M"))
+    try:
+        loop_thread.run(run.wait_ready(60))
+        try:
+            answer: int | None = httpx.get(run.url + "eat", timeout=60).status_code
+        except httpx.HTTPError:
+            answer = None
+        assert answer is None or answer >= 500  # the proxy's error page, or a cut connection
+        status = loop_thread.run(run.wait(), timeout=60)
+        assert status.limit_exceeded == "Memory limit exceeded (96.0M)"
+        assert status.reason == "Memory limit exceeded (96.0M)"
+    finally:
+        loop_thread.run(run.close())
+
+
+def test_persistent_storage_is_a_named_volume_at_data(
+    loop_thread: LoopThread, client: docker.DockerClient, tmp_path: Path
+) -> None:
+    folder = space_copy(tmp_path, SPACES / "docker-http", "keeper")
+    counts = []
+    for _ in range(2):
+        run = start(loop_thread, folder, tmp_path, limits=LimitSettings(persistent=True))
+        try:
+            loop_thread.run(run.wait_ready(60))
+            counts.append(httpx.get(run.url + "count").json()["count"])
+        finally:
+            loop_thread.run(run.close())
+    assert counts == [1, 2]  # /data outlived the container
+    (volume,) = client.volumes.list(filters={"label": "spacerunner.space=keeper"})
+    volume.remove()
+
+
+def test_build_failures_name_the_step(
+    loop_thread: LoopThread, client: docker.DockerClient, tmp_path: Path
+) -> None:
+    folder = space_copy(tmp_path, SPACES / "docker-http", "broken")
+    (folder / "Dockerfile").write_text(
+        "FROM python:3.11-slim\nRUN echo preparing && echo 'no such tool' >&2 && exit 3\n"
+    )
+    with pytest.raises(BackendError) as info:
+        start(loop_thread, folder, tmp_path)
+    message = str(info.value)
+    assert "broken: the image build failed at Step 2/4 : RUN echo preparing" in message
+    assert "returned a non-zero code: 3" in message
+    assert "| no such tool" in message
+    (folder / "Dockerfile").write_text("FROM nowhere.invalid/base:1\nCMD true\n")
+    with pytest.raises(BackendError, match=r"base image nowhere\.invalid/base:1 is not on this"):
+        start(loop_thread, folder, tmp_path)
+    client.images.prune(filters={"dangling": True})
+
+
+def test_no_engine_says_how_to_start_one(tmp_path: Path) -> None:
+    with pytest.raises(BackendError, match=r"no Docker engine answers at unix:///nonexistent"):
+        DockerBackend(tmp_path, owner="x", base_url="unix:///nonexistent/docker.sock")
+
+
+def test_local_backend_refuses_container_plans_clearly(tmp_path: Path) -> None:
+    folder = space_copy(tmp_path, SPACES / "docker-http", "web")
+    plan = build_plan(load_space(folder), LaunchOptions())
+    assert isinstance(plan, ContainerPlan) and plan.port == 8080
+    run = SpaceRun(
+        load_space(folder),
+        RunOptions(port=free_port(), log_dir=tmp_path, state_dir=tmp_path, backend="local"),
+    )
+
+    import asyncio
+
+    async def go() -> None:
+        try:
+            await run.start()
+        finally:
+            await run.close()
+
+    with pytest.raises(BackendError, match=r"the local backend cannot start\. Fix: use --backend"):
+        asyncio.run(go())
+
+
+def test_leftovers_of_a_crashed_server_are_removed_and_others_kept(
+    client: docker.DockerClient, tmp_path: Path
+) -> None:
+    mine, other = owner_key(tmp_path / "mine"), owner_key(tmp_path / "other")
+    dead_pid = "999999999"
+    made = {}
+    for name, owner in [("orphan", mine), ("foreign", other)]:
+        made[name] = client.containers.create(
+            "python:3.11-slim",
+            ["sleep", "600"],
+            name=f"test-{name}-{uuid.uuid4().hex[:6]}",
+            labels={LABEL: "1", LABEL_OWNER: owner, LABEL_PID: dead_pid},
+        )
+    unrelated = client.containers.create("python:3.11-slim", ["true"], name="not-ours")
+    try:
+        backend = DockerBackend(tmp_path / "logs", owner=mine)
+        names = {c.name for c in client.containers.list(all=True)}
+        assert made["orphan"].name not in names
+        assert made["foreign"].name in names and "not-ours" in names
+        import asyncio
+
+        asyncio.run(backend.close())
+    finally:
+        made["foreign"].remove(force=True)
+        unrelated.remove(force=True)
