@@ -45,6 +45,11 @@ class Engine:
                 self.process.kill()
                 self.process.wait()
         if self.run_dir is not None:
+            # dockerd leaves its network namespace mounted in its exec root
+            mounts = Path("/proc/self/mounts").read_text().splitlines()
+            for target in sorted((m.split()[1] for m in mounts), reverse=True):
+                if target.startswith(str(self.run_dir)):
+                    subprocess.run(["umount", "-l", target], check=False)
             shutil.rmtree(self.run_dir, ignore_errors=True)
 
 
@@ -63,6 +68,7 @@ def start_engine() -> tuple[Engine | None, str]:
     dockerd = shutil.which("dockerd")
     if dockerd is None or os.geteuid() != 0:
         return None, "no Docker engine: $DOCKER_HOST does not answer and dockerd cannot be started"
+    _stop_stale_engine()
     run_dir = Path(tempfile.mkdtemp(prefix="spacerunner-dockerd-"))
     url = f"unix://{run_dir}/docker.sock"
     data = CACHE / "docker-data"
@@ -87,6 +93,7 @@ def start_engine() -> tuple[Engine | None, str]:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    (CACHE / "dockerd.pid").write_text(str(process.pid))
     engine = Engine(url, process, run_dir)
     deadline = time.monotonic() + 60
     try:
@@ -100,6 +107,20 @@ def start_engine() -> tuple[Engine | None, str]:
         engine.stop()
         raise
     return engine, ""
+
+
+def _stop_stale_engine() -> None:
+    """An engine of an earlier test run that was killed before it could stop its dockerd holds
+    the data folder; end it."""
+    import psutil
+
+    try:
+        proc = psutil.Process(int((CACHE / "dockerd.pid").read_text()))
+        if proc.name() == "dockerd" and str(CACHE) in " ".join(proc.cmdline()):
+            proc.terminate()
+            proc.wait(30)
+    except (OSError, ValueError, psutil.Error):
+        pass
 
 
 def ensure_base_images(client: docker.DockerClient) -> None:

@@ -5,6 +5,7 @@ leftovers."""
 from __future__ import annotations
 
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,7 +61,11 @@ def start(
             **options,
         ),
     )
-    loop_thread.run(run.start(), timeout=600)
+    try:
+        loop_thread.run(run.start(), timeout=600)
+    except BaseException:
+        loop_thread.run(run.close())
+        raise
     return run
 
 
@@ -96,6 +101,11 @@ def test_a_docker_space_builds_runs_and_answers_through_the_proxy(
         image = client.images.get(container.attrs["Config"]["Image"])
         history = str(image.history()) + str(image.attrs)
         assert "hf_secret_value" not in history  # secrets never reach an image layer
+        deadline = time.monotonic() + 15
+        while not (run.instance.usage() or {}).get("memory"):
+            assert time.monotonic() < deadline, "no usage reported"
+            time.sleep(0.2)
+        assert 1 << 20 < run.instance.usage()["memory"] < 300 << 20
         log = "\n".join(run.instance.log.tail(200))
         assert "limit: memory 300.0M: enforced" in log
         assert "hf_secret_value" not in log
@@ -247,3 +257,73 @@ def test_leftovers_of_a_crashed_server_are_removed_and_others_kept(
     finally:
         made["foreign"].remove(force=True)
         unrelated.remove(force=True)
+
+
+def test_a_container_over_its_disk_limit_is_stopped_and_reported(
+    loop_thread: LoopThread, client: docker.DockerClient, tmp_path: Path
+) -> None:
+    folder = space_copy(tmp_path, SPACES / "docker-http", "filler")
+    run = start(loop_thread, folder, tmp_path, limits=LimitSettings(disk="32M"))
+    try:
+        loop_thread.run(run.wait_ready(60))
+        log = "\n".join(run.instance.log.tail(100))
+        assert "limit: disk 32.0M: WATCHED ONLY" in log  # overlay2 on ext4 here: no quota
+        httpx.get(run.url + "fill", timeout=30)
+        status = loop_thread.run(run.wait(), timeout=30)
+        assert status.limit_exceeded == "Disk limit exceeded (32.0M)"
+    finally:
+        loop_thread.run(run.close())
+
+
+def test_serve_runs_docker_spaces_beside_local_ones(
+    loop_thread: LoopThread, client: docker.DockerClient, tmp_path: Path
+) -> None:
+    from spacerunner.envs import EnvMode
+    from spacerunner.server.serve import Portfolio, ServeOptions
+    from spacerunner.supervisor import Policy
+    from spacerunner.supervisor.supervisor import SpaceOptions
+
+    spaces = tmp_path / "spaces"
+    space_copy(spaces, SPACES / "docker-http", "web")
+    space_copy(spaces, SPACES / "http-app", "local-app")
+    portfolio = Portfolio(
+        ServeOptions(
+            dirs=(spaces,),
+            port=0,
+            state_dir=tmp_path / "state",
+            policy=Policy(watch=False, health_interval=0),
+            spaces=SpaceOptions(env_mode=EnvMode.CURRENT),
+        )
+    )
+    loop_thread.run(portfolio.start())
+    try:
+        web = httpx.get(f"{portfolio.url}/spaces/web/hello", timeout=120)
+        assert web.json()["path"] == "/hello"  # the prefix is stripped for docker apps
+        host = httpx.get(
+            f"{portfolio.url}/hello", headers={"Host": f"web.localhost:{portfolio.proxy.port}"}
+        )
+        assert host.json()["space_id"] == "local/web"
+        assert httpx.get(f"{portfolio.url}/spaces/local-app/", timeout=60).status_code == 200
+        facts = httpx.get(f"{portfolio.url}/api/spaces/web").json()
+        assert facts["state"] == "running"
+    finally:
+        loop_thread.run(portfolio.close(), timeout=60)
+    assert client.containers.list(all=True, filters={"label": "spacerunner.space=web"}) == []
+
+
+def test_the_docker_template_builds_and_answers(
+    loop_thread: LoopThread, client: docker.DockerClient, tmp_path: Path
+) -> None:
+    from spacerunner.scaffold import find_templates, scaffold
+
+    folder = scaffold(find_templates()["docker"], "api", tmp_path)
+    run = start(loop_thread, folder, tmp_path)
+    try:
+        loop_thread.run(run.wait_ready(120))
+        assert "<h1>Api</h1>" in httpx.get(run.url).text
+        stats = httpx.post(run.url + "api/stats", json={"text": "three small words"})
+        assert stats.json() == {"words": 3, "characters": 17}
+        (container,) = client.containers.list(filters={"label": "spacerunner.space=api"})
+        assert container.attrs["Config"]["User"] == "user"  # the template's non-root user
+    finally:
+        loop_thread.run(run.close())

@@ -121,7 +121,7 @@ class DockerInstance(Instance):
         limits = self.plan.limits
         disk = limits.disk if limits is not None and not self.backend.facts.disk_quota else None
         while not self._ended.is_set():
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception):  # a usage sample is not worth failing over
                 self._usage = await asyncio.to_thread(self._measure, disk is not None)
                 used = self._usage.get("disk")
                 if disk is not None and isinstance(used, int) and used > disk:
@@ -138,7 +138,8 @@ class DockerInstance(Instance):
         memory = stats.get("memory_stats", {}).get("usage")
         usage: dict[str, object] = {"memory": memory}
         if disk:
-            usage["disk"] = api.inspect_container(self.container.id, size=True).get("SizeRw")
+            listed = api.containers(all=True, size=True, filters={"id": self.container.id})
+            usage["disk"] = int(listed[0].get("SizeRw") or 0) if listed else None
         return usage
 
     # --- the Instance contract ---

@@ -10,6 +10,10 @@ class Handler(BaseHTTPRequestHandler):
             hoard = []
             while True:
                 hoard.append(bytearray(16 << 20))
+        if self.path == "/fill":
+            with open("/tmp/filler", "wb") as out:
+                for _ in range(64):
+                    out.write(b"x" * (1 << 20))
         if self.path == "/count":
             counter = Path("/data/count")
             count = int(counter.read_text()) + 1 if counter.exists() else 1
