@@ -71,7 +71,7 @@ def docker_engine() -> Iterator[str]:
     Skips without one, unless SPACERUNNER_REQUIRE_DOCKER is set (CI), where it fails."""
     import os
 
-    from docker_support import ensure_base_images, start_engine
+    from docker_support import ensure_base_images, remove_leftovers, start_engine
 
     engine, why = start_engine()
     if engine is None:
@@ -83,6 +83,8 @@ def docker_engine() -> Iterator[str]:
     try:
         client = engine.client()
         try:
+            if engine.process is not None:
+                remove_leftovers(client)
             ensure_base_images(client)
         finally:
             client.close()

@@ -175,3 +175,12 @@ def leftovers(client: docker.DockerClient) -> list[str]:
     found += [f"volume {v.name}" for v in client.volumes.list(filters={"label": "spacerunner=1"})]
     found += [f"dangling image {i.id[:19]}" for i in client.images.list(filters={"dangling": True})]
     return found
+
+
+def remove_leftovers(client: docker.DockerClient) -> None:
+    """Containers and volumes of spacerunner left in the tests' own engine by a test run that
+    was killed; never used on an engine the tests did not start."""
+    for container in client.containers.list(all=True, filters={"label": "spacerunner=1"}):
+        container.remove(force=True)
+    for volume in client.volumes.list(filters={"label": "spacerunner=1"}):
+        volume.remove(force=True)

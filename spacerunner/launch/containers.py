@@ -103,6 +103,12 @@ def build_container_plan(config: SpaceConfig, options: LaunchOptions) -> Contain
     process = build_plan(config, inside)
     assert isinstance(process, ProcessPlan)
     env = dict(process.env)
+    # a container has ports of its own: no mapping of hard-coded ports
+    env.pop("SPACERUNNER_PORT", None)
+    env.pop("SPACERUNNER_PORT_ALIASES", None)
+    env.pop("PYTHONPATH", None)
+    if "PYTHONPATH" in options.variables:
+        env["PYTHONPATH"] = options.variables["PYTHONPATH"]
     if options.data_dir is not None:
         env["SPACERUNNER_DATA_DIR"] = "/data"
     return ContainerPlan(

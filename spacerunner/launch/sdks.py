@@ -7,6 +7,7 @@ plus the SDK's own settings for the port and the URL prefix spacerunner serves i
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import sys
 from collections.abc import Mapping
@@ -22,6 +23,10 @@ from spacerunner.launch.ports import free_port
 from spacerunner.limits.model import Limits, LimitSettings
 
 _AUTHOR = re.compile(r"[^A-Za-z0-9._-]+")
+PORTMAP = Path(__file__).parent / "portmap"
+"""Holds the sitecustomize that maps a hard-coded 7860 to the app's own port."""
+HARD_CODED_PORTS = "7860"
+"""The port Spaces apps write into their code (each Space has a container of its own there)."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,10 @@ def build_plan(config: SpaceConfig, options: LaunchOptions | None = None) -> Lau
         env["SPACERUNNER_DATA_DIR"] = str(options.data_dir)
     env.update(options.runtime_env)
     env.update(options.variables)
+    if str(port) != HARD_CODED_PORTS:
+        env["SPACERUNNER_PORT"] = str(port)
+        env["SPACERUNNER_PORT_ALIASES"] = HARD_CODED_PORTS
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PORTMAP), env.get("PYTHONPATH")]))
     if config.sdk is Sdk.GRADIO:
         command: tuple[str, ...] = (options.python, config.app_file)
         env.update(

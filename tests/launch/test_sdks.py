@@ -9,7 +9,13 @@ from helpers import SPACES
 
 from spacerunner.config import load_space
 from spacerunner.errors import EnvFileError, LaunchError, PortInUseError
-from spacerunner.launch import LaunchOptions, ProcessPlan, StaticPlan, build_plan
+from spacerunner.launch import (
+    ContainerPlan,
+    LaunchOptions,
+    ProcessPlan,
+    StaticPlan,
+    build_plan,
+)
 from spacerunner.launch.envfile import read_env_file
 from spacerunner.launch.ports import free_port
 from spacerunner.proxy.routes import Router
@@ -86,10 +92,31 @@ def test_static_plan() -> None:
     assert plan.index == "index.html"
 
 
-def test_docker_needs_its_backend(tmp_path: Path) -> None:
-    (tmp_path / "README.md").write_text("---\nsdk: docker\n---\n")
-    with pytest.raises(LaunchError, match="need the Docker backend"):
+def test_docker_spaces_get_a_container_plan(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text("---\nsdk: docker\napp_port: 8080\n---\n")
+    with pytest.raises(LaunchError, match=r"sdk: docker needs a Dockerfile beside README\.md"):
         build_plan(load_space(tmp_path))
+    (tmp_path / "Dockerfile").write_text("FROM python:3.11-slim\n")
+    plan = build_plan(load_space(tmp_path), LaunchOptions(variables={"TOKEN": "x"}))
+    assert isinstance(plan, ContainerPlan)
+    assert (plan.port, plan.dockerfile, plan.command) == (8080, None, None)
+    assert plan.env["PORT"] == "8080" and plan.env["TOKEN"] == "x"
+
+
+def test_gradio_in_a_container_gets_a_spaces_like_dockerfile() -> None:
+    config = load_space(SPACES / "gradio-interface")
+    plan = build_plan(config, LaunchOptions(container=True, mount="/spaces/g"))
+    assert isinstance(plan, ContainerPlan)
+    assert plan.command == ("python", config.app_file)
+    assert plan.env["GRADIO_SERVER_NAME"] == "0.0.0.0"
+    assert plan.env["GRADIO_SERVER_PORT"] == str(plan.port)
+    assert plan.env["GRADIO_ROOT_PATH"] == "/spaces/g"
+    dockerfile = plan.dockerfile or ""
+    assert dockerfile.startswith("# Written by spacerunner")
+    assert config.sdk_version is None and config.python_version == "3.10"
+    assert "FROM python:3.10-slim" in dockerfile
+    assert "uv pip install --system --no-cache gradio spaces" in dockerfile
+    assert "USER user" in dockerfile and "useradd -m -u 1000 user" in dockerfile
 
 
 def test_port_is_assigned_when_not_given() -> None:
