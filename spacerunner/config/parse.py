@@ -102,6 +102,16 @@ def _raw_scalar(r: _Reader, key: str, value: Any, node: yaml.Node) -> str | None
 def _bool(r: _Reader, key: str, value: Any, node: yaml.Node) -> bool | None:
     if isinstance(value, bool):
         return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        # Spaces READMEs often quote every value; read "false" as false, and say so.
+        flag = value.strip().lower() == "true"
+        r.problem(
+            key,
+            f"is the string {value!r}; read as the boolean {str(flag).lower()}.",
+            fix=f"write '{key}: {str(flag).lower()}' without quotes.",
+            warning=True,
+        )
+        return flag
     r.expected(key, "true or false", value, fix=f"write '{key}: true' or '{key}: false'.")
     return None
 
@@ -149,6 +159,8 @@ def _port(r: _Reader, key: str, value: Any, node: yaml.Node) -> int | None:
 def _positive_int(r: _Reader, key: str, value: Any, node: yaml.Node) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
+    if isinstance(value, str) and value.strip().isdigit() and int(value) > 0:
+        return int(value)  # quoted, as READMEs that quote every value have it
     r.expected(key, "a whole number above 0", value)
     return None
 

@@ -49,7 +49,7 @@ def site(loop_thread: LoopThread, tmp_path_factory: pytest.TempPathFactory) -> I
             port=0,
             state_dir=root / "state",
             policy=Policy(watch=False, health_interval=0),
-            spaces=SpaceOptions(env_mode=EnvMode.AUTO, builder=EnvBuilder(root / "cache")),
+            spaces=SpaceOptions(env_mode=EnvMode.ISOLATED, builder=EnvBuilder(root / "cache")),
         )
     )
     loop_thread.run(portfolio.start())
@@ -101,5 +101,7 @@ def test_header_quirks_warn_but_run() -> None:
     assert config.title == "🤗 Quoted"
     assert config.color_to == "gray"  # 'teal' is not a Spaces color: warned, fallen back
     assert any("colorTo" in str(w) for w in config.warnings)
-    assert config.python_version is None and config.models == ()
+    assert config.pinned is False  # "false", quoted: read as the boolean, with a warning
+    assert any("pinned: is the string 'false'" in str(w) for w in config.warnings)
+    assert config.python_version == "3.10" and config.models == ()  # the defaults
     assert load_space(CORPUS / "python-float").python_version == "3.10"
