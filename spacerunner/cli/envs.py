@@ -26,6 +26,12 @@ def add_env_arguments(parser: argparse.ArgumentParser, default: EnvMode) -> None
         f"auto: current when it already satisfies the Space (default {default.value})",
     )
     parser.add_argument(
+        "--no-compat",
+        action="store_true",
+        help="do not apply the compatibility pins of old Gradio/Streamlit versions "
+        "(see spacerunner.envs.compat)",
+    )
+    parser.add_argument(
         "--strict-python",
         action="store_true",
         help="refuse a Space whose python_version is not installed (default: "
@@ -37,7 +43,9 @@ def add_env_arguments(parser: argparse.ArgumentParser, default: EnvMode) -> None
 
 
 def builder_from(args: argparse.Namespace) -> EnvBuilder:
-    return EnvBuilder(cache_dir(), strict_python=args.strict_python, allow_apt=args.apt)
+    return EnvBuilder(
+        cache_dir(), strict_python=args.strict_python, allow_apt=args.apt, compat=not args.no_compat
+    )
 
 
 def build_command(args: argparse.Namespace) -> int:

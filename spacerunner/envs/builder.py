@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
@@ -90,12 +91,15 @@ class EnvBuilder:
         uv: str | bool | None = True,
         strict_python: bool = False,
         allow_apt: bool = False,
+        compat: bool = True,
     ) -> None:
         self.root = cache_dir / "envs"
         self.locks = cache_dir / "locks"
         self.uv: str | None = find_uv() if uv is True else (uv or None)
         self.strict_python = strict_python
         self.allow_apt = allow_apt
+        self.compat = compat
+        """Apply the compatibility pins of old SDK versions (``--no-compat`` turns them off)."""
         self.builds = 0
         """Environments this builder has built (not reused): for tests and status."""
         self._key_locks: dict[str, asyncio.Lock] = {}
@@ -111,6 +115,8 @@ class EnvBuilder:
         return (path / MARKER).is_file()
 
     async def ensure(self, spec: EnvSpec, out: Output | None = None) -> Environment:
+        if not self.compat:
+            spec = dataclasses.replace(spec, compat=False)
         """The environment for ``spec``: from the cache, or built now (output sent to ``out``)."""
         emit = out or (lambda data: None)
         started = time.monotonic()
@@ -257,10 +263,15 @@ class EnvBuilder:
             # As on Spaces, sdk_version wins over a different pin in requirements.txt.
             (files / "overrides.txt").write_text(sdk + "\n")
             args += [sdk, "--overrides", str(files / "overrides.txt")]
+        if spec.constraints:
+            emit(f"[spacerunner] compatibility pins: {' '.join(spec.constraints)}\n".encode())
+            (files / "constraints.txt").write_text("\n".join(spec.constraints) + "\n")
+            args += ["-c", str(files / "constraints.txt")]
         if args:
             await self._run([*install, *args], emit, what="installing requirements")
         if sdk and not self.uv:
-            await self._run([*install, sdk], emit, what=f"installing {sdk}")
+            pins = ["-c", str(files / "constraints.txt")] if spec.constraints else []
+            await self._run([*install, sdk, *pins], emit, what=f"installing {sdk}")
 
     async def _run(self, command: list[str], emit: Output, *, what: str) -> None:
         tail: deque[str] = deque(maxlen=25)

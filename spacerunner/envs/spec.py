@@ -46,6 +46,17 @@ class EnvSpec:
     requirements: str
     packages: tuple[str, ...]
     """Debian packages from packages.txt (checked, not part of the Python environment)."""
+    compat: bool = True
+    """Apply the compatibility pins of old SDK versions (spacerunner.envs.compat)."""
+
+    @property
+    def constraints(self) -> tuple[str, ...]:
+        if not self.compat:
+            return ()
+        from spacerunner.envs.compat import constraints_for
+
+        own = self.pre_requirements + "\n" + self.requirements
+        return constraints_for(self.sdk, self.sdk_version, own)
 
     @property
     def sdk_requirement(self) -> str | None:
@@ -62,6 +73,7 @@ class EnvSpec:
             "sdk": self.sdk_requirement,
             "pre": _normalize(self.pre_requirements),
             "req": _normalize(self.requirements),
+            "constraints": list(self.constraints),
             "platform": [sys.platform, platform.machine()],
         }
         raw = json.dumps(data, sort_keys=True).encode()

@@ -7,6 +7,8 @@ import dataclasses
 from types import MappingProxyType
 
 from spacerunner.config.model import Sdk, SpaceConfig
+from spacerunner.envs.compat import constraints_for
+from spacerunner.envs.spec import read_text
 from spacerunner.errors import LaunchError
 from spacerunner.launch.plan import ContainerPlan, HttpProbe, ProcessPlan
 from spacerunner.launch.sdks import LaunchOptions, build_plan, normalize_mount, space_environment
@@ -46,6 +48,13 @@ def generated_dockerfile(config: SpaceConfig) -> str:
             "RUN uv pip install --system --no-cache -r /tmp/pre-requirements.txt",
         ]
     install = "uv pip install --system --no-cache"
+    own = "".join(
+        read_text(config.path / name) for name in ("pre-requirements.txt", "requirements.txt")
+    )
+    pins = constraints_for(config.sdk, config.sdk_version, own)
+    if pins:
+        lines.append(f"RUN printf '%s\\n' {' '.join(repr(p) for p in pins)} > /tmp/compat.txt")
+        install += " -c /tmp/compat.txt"
     if (config.path / "requirements.txt").is_file():
         lines += [
             "COPY requirements.txt /tmp/requirements.txt",

@@ -1,0 +1,86 @@
+"""Compatibility pins for old SDK versions.
+
+An old Gradio or Streamlit, resolved today, gets today's versions of its dependencies, and some
+of those dropped what it uses. Spaces' own images pinned a working stack for each SDK version;
+this table does the same, as constraints on the build. Each row was reproduced here: the failure
+without it, a working app with it (tests/envs/test_compat.py). A package the Space pins itself
+in its requirements is left to the Space; ``--no-compat`` turns the table off.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from spacerunner.config.model import Sdk
+
+
+@dataclass(frozen=True)
+class CompatRow:
+    sdk: Sdk
+    below: str
+    """Applies to SDK versions below this one."""
+    constraints: tuple[str, ...]
+    why: str
+
+
+TABLE: tuple[CompatRow, ...] = (
+    CompatRow(
+        Sdk.GRADIO,
+        "5",
+        ("huggingface_hub<1", "fastapi<0.116", "pydantic<2.11"),
+        "Gradio 4 imports HfFolder (gone in huggingface_hub 1.0), calls Starlette's old "
+        "TemplateResponse(name, context) (gone in Starlette 1.0, which fastapi 0.116+ allows), "
+        "and its API schema code fails on pydantic 2.11 ('argument of type bool is not "
+        "iterable') as soon as an app has a State, JSON or Chatbot",
+    ),
+    CompatRow(
+        Sdk.STREAMLIT,
+        "1.23",
+        ("altair<5",),
+        "Streamlit before 1.23 imports altair.vegalite.v4, which altair 5 removed",
+    ),
+    CompatRow(
+        Sdk.STREAMLIT,
+        "1.36",
+        ("numpy<2", "pyarrow<17"),
+        "Streamlit before 1.36 needs numpy 1.x, and today's pyarrow refuses to import with it",
+    ),
+)
+
+
+def constraints_for(sdk: Sdk, sdk_version: str | None, requirements: str = "") -> tuple[str, ...]:
+    """The constraints for ``sdk`` at ``sdk_version``, minus packages the Space pins itself."""
+    if not sdk_version:
+        return ()
+    try:
+        version = Version(sdk_version)
+    except InvalidVersion:
+        return ()
+    own = _named(requirements)
+    found: list[str] = []
+    for row in TABLE:
+        if row.sdk is sdk and version < Version(row.below):
+            found += [c for c in row.constraints if _name(c) not in own]
+    return tuple(found)
+
+
+def _name(requirement: str) -> str:
+    return canonicalize_name(Requirement(requirement).name)
+
+
+def _named(requirements: str) -> set[str]:
+    names = set()
+    for line in requirements.splitlines():
+        line = re.sub(r"\s+#.*$", "", line).strip()
+        if not line or line.startswith(("#", "-")):
+            continue
+        try:
+            names.add(_name(line))
+        except InvalidRequirement:
+            continue
+    return names

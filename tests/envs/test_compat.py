@@ -1,0 +1,115 @@
+"""Compatibility pins for old SDK versions: the table, and real old Spaces that fail without it
+and run with it."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+from gradio_client import Client
+from helpers import SPACES, LoopThread
+
+from spacerunner.config import Sdk, load_space
+from spacerunner.envs import EnvBuilder, EnvMode, EnvSpec, spec_for
+from spacerunner.envs.compat import constraints_for
+from spacerunner.errors import AppExitedError
+from spacerunner.launch.ports import free_port
+from spacerunner.runner import RunOptions, SpaceRun
+
+
+def test_the_table() -> None:
+    assert constraints_for(Sdk.GRADIO, "4.44.1") == (
+        "huggingface_hub<1",
+        "fastapi<0.116",
+        "pydantic<2.11",
+    )
+    assert constraints_for(Sdk.GRADIO, "5.0.0") == ()
+    assert constraints_for(Sdk.STREAMLIT, "1.10.0") == ("altair<5", "numpy<2", "pyarrow<17")
+    assert constraints_for(Sdk.STREAMLIT, "1.28.0") == ("numpy<2", "pyarrow<17")
+    assert constraints_for(Sdk.STREAMLIT, "1.40.0") == ()
+    assert constraints_for(Sdk.GRADIO, None) == ()  # no version: today's SDK, today's stack
+
+
+def test_a_space_that_pins_a_package_itself_keeps_its_pin() -> None:
+    own = "Pydantic==2.9.2  # tested with\nnumpy\n-r other.txt\n"
+    assert constraints_for(Sdk.GRADIO, "4.44.1", own) == ("huggingface_hub<1", "fastapi<0.116")
+
+
+def test_the_pins_are_part_of_the_cache_key() -> None:
+    spec = EnvSpec("3.11", Sdk.GRADIO, "4.44.1", "", "", ())
+    off = EnvSpec("3.11", Sdk.GRADIO, "4.44.1", "", "", (), compat=False)
+    assert spec.constraints and not off.constraints
+    assert spec.key("3.11") != off.key("3.11")
+
+
+def run_old(loop_thread: LoopThread, folder: Path, tmp: Path, builder: EnvBuilder) -> SpaceRun:
+    run = SpaceRun(
+        load_space(folder),
+        RunOptions(
+            port=free_port(),
+            log_dir=tmp / "logs",
+            state_dir=tmp / "state",
+            env_mode=EnvMode.ISOLATED,
+            builder=builder,
+        ),
+    )
+    try:
+        loop_thread.run(run.start(), timeout=600)
+        loop_thread.run(run.wait_ready(120), timeout=130)
+    except BaseException:
+        loop_thread.run(run.close())
+        raise
+    return run
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("compat", [True, False])
+def test_gradio_4(loop_thread: LoopThread, tmp_path: Path, compat: bool) -> None:
+    builder = EnvBuilder(tmp_path / "cache", compat=compat)
+    if not compat:  # without the pins, today's huggingface_hub breaks `import gradio`
+        with pytest.raises(AppExitedError, match="exited"):
+            run_old(loop_thread, SPACES / "old-gradio", tmp_path, builder)
+        return
+    run = run_old(loop_thread, SPACES / "old-gradio", tmp_path, builder)
+    try:
+        info = httpx.get(run.url + "info")  # the API schema code that pydantic 2.11 breaks
+        assert info.status_code == 200 and "/remember" in info.text
+        client = Client(run.url, verbose=False)
+        facts = client.predict("hi", api_name="/remember")[0]
+        assert facts == {"count": 1, "version": "4.44.1"}
+    finally:
+        loop_thread.run(run.close())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("compat", [True, False])
+def test_streamlit_1_10(loop_thread: LoopThread, tmp_path: Path, compat: bool) -> None:
+    builder = EnvBuilder(tmp_path / "cache", compat=compat)
+    folder = tmp_path / "old-streamlit"
+    shutil.copytree(SPACES / "old-streamlit", folder)
+    if not compat:  # altair 5 has no vegalite.v4: `import streamlit` fails
+        with pytest.raises(AppExitedError):
+            run_old(loop_thread, folder, tmp_path, builder)
+        return
+    run = run_old(loop_thread, folder, tmp_path, builder)
+    try:
+        assert httpx.get(run.url).status_code == 200
+        assert httpx.get(run.url + "healthz").text == "ok"  # its era's health endpoint
+        env = loop_thread.run(builder.ensure(spec_for(load_space(folder))))
+        check = "import streamlit, altair, pyarrow, numpy; print(streamlit.__version__)"
+        proc = asyncio.run(_output(env.python, check))
+        assert proc == "1.10.0"
+    finally:
+        loop_thread.run(run.close())
+
+
+async def _output(python: str, code: str) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        python, "-c", code, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0, out.decode()
+    return out.decode().strip()
