@@ -19,6 +19,7 @@ from spacerunner.backends.local import LocalBackend
 from spacerunner.config import load_space
 from spacerunner.launch.sdks import LaunchOptions, build_plan
 from spacerunner.proxy import ProxyServer, Route, Router
+from spacerunner.runner import SpaceRun
 
 T = TypeVar("T")
 SPACES = Path(__file__).parent / "spaces"
@@ -131,3 +132,31 @@ def streamlit_session(url: str, timeout: float = 20) -> tuple[list[str], str]:
             if kind == "script_finished":
                 break
     return kinds, "\n".join(texts)
+
+
+def start_run(
+    loop_thread: LoopThread,
+    folder: Path,
+    tmp: Path,
+    *,
+    ready: float | None = 120,
+    **options: Any,
+) -> SpaceRun:
+    """The Space at ``folder`` started as ``spacerunner run`` starts it (on a free port, its
+    logs and state under ``tmp``), and ready within ``ready`` seconds unless that is None.
+    Closed again when it cannot start."""
+    from spacerunner.launch.ports import free_port
+    from spacerunner.runner import RunOptions
+
+    run = SpaceRun(
+        load_space(folder),
+        RunOptions(port=free_port(), log_dir=tmp / "logs", state_dir=tmp / "state", **options),
+    )
+    try:
+        loop_thread.run(run.start(), timeout=600)
+        if ready is not None:
+            loop_thread.run(run.wait_ready(ready), timeout=ready + 10)
+    except BaseException:
+        loop_thread.run(run.close())
+        raise
+    return run

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from docker_support import leftovers
 from gradio_client import Client
-from helpers import SPACES, LoopThread
+from helpers import SPACES, LoopThread, start_run
 
 from spacerunner.backends.docker import DockerBackend
 from spacerunner.backends.docker.engine import LABEL, LABEL_OWNER, LABEL_PID, owner_key
@@ -51,22 +51,7 @@ def space_copy(tmp_path: Path, source: Path, name: str) -> Path:
 def start(
     loop_thread: LoopThread, folder: Path, tmp_path: Path, *, backend: str = "auto", **options
 ) -> SpaceRun:
-    run = SpaceRun(
-        load_space(folder),
-        RunOptions(
-            port=free_port(),
-            log_dir=tmp_path / "logs",
-            state_dir=tmp_path / "state",
-            backend=backend,
-            **options,
-        ),
-    )
-    try:
-        loop_thread.run(run.start(), timeout=600)
-    except BaseException:
-        loop_thread.run(run.close())
-        raise
-    return run
+    return start_run(loop_thread, folder, tmp_path, ready=None, backend=backend, **options)
 
 
 def test_a_docker_space_builds_runs_and_answers_through_the_proxy(

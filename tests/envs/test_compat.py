@@ -10,14 +10,13 @@ from pathlib import Path
 import httpx
 import pytest
 from gradio_client import Client
-from helpers import SPACES, LoopThread
+from helpers import SPACES, LoopThread, start_run
 
 from spacerunner.config import Sdk, load_space
 from spacerunner.envs import EnvBuilder, EnvMode, EnvSpec, spec_for
 from spacerunner.envs.compat import constraints_for
 from spacerunner.errors import AppExitedError
-from spacerunner.launch.ports import free_port
-from spacerunner.runner import RunOptions, SpaceRun
+from spacerunner.runner import SpaceRun
 
 
 def test_the_table() -> None:
@@ -46,23 +45,7 @@ def test_the_pins_are_part_of_the_cache_key() -> None:
 
 
 def run_old(loop_thread: LoopThread, folder: Path, tmp: Path, builder: EnvBuilder) -> SpaceRun:
-    run = SpaceRun(
-        load_space(folder),
-        RunOptions(
-            port=free_port(),
-            log_dir=tmp / "logs",
-            state_dir=tmp / "state",
-            env_mode=EnvMode.ISOLATED,
-            builder=builder,
-        ),
-    )
-    try:
-        loop_thread.run(run.start(), timeout=600)
-        loop_thread.run(run.wait_ready(120), timeout=130)
-    except BaseException:
-        loop_thread.run(run.close())
-        raise
-    return run
+    return start_run(loop_thread, folder, tmp, env_mode=EnvMode.ISOLATED, builder=builder)
 
 
 @pytest.mark.slow

@@ -18,12 +18,12 @@ from pathlib import Path
 import httpx
 import pytest
 from gradio_client import Client
-from helpers import LoopThread, streamlit_session
+from helpers import LoopThread, start_run, streamlit_session
 
 from spacerunner.config import load_space
 from spacerunner.envs import EnvBuilder, EnvMode, spec_for
+from spacerunner.errors import AppExitedError, StartupTimeoutError
 from spacerunner.launch.ports import free_port
-from spacerunner.runner import RunOptions, SpaceRun
 from spacerunner.scaffold import find_templates, scaffold
 
 pytestmark = pytest.mark.slow
@@ -41,22 +41,11 @@ def running(
     loop_thread: LoopThread, folder: Path, tmp: Path, timeout: float = 120, **options: object
 ) -> Iterator[str]:
     """The Space at ``folder`` run as ``spacerunner run`` runs it; yields its URL."""
-    run = SpaceRun(
-        load_space(folder),
-        RunOptions(
-            port=free_port(),
-            log_dir=tmp / "logs",
-            state_dir=tmp / "state",
-            **options,  # type: ignore[arg-type]
-        ),
-    )
     try:
-        loop_thread.run(run.start(), timeout=600)
-        try:
-            loop_thread.run(run.wait_ready(timeout), timeout=timeout + 10)
-        except Exception:
-            tail = "\n".join(run.instance.log.tail(40)) if run.instance else ""
-            pytest.fail(f"{folder.name} did not start; its log:\n{tail}")
+        run = start_run(loop_thread, folder, tmp, ready=timeout, **options)
+    except (AppExitedError, StartupTimeoutError) as exc:
+        pytest.fail(f"{folder.name} did not start: {exc}")
+    try:
         yield run.url
     finally:
         loop_thread.run(run.close())
