@@ -262,7 +262,7 @@ class EnvBuilder:
         if sdk and self.uv:
             # As on Spaces, sdk_version wins over a different pin in requirements.txt.
             (files / "overrides.txt").write_text(sdk + "\n")
-            args += [sdk, "--overrides", str(files / "overrides.txt")]
+            args += [sdk, *spec.companions, "--overrides", str(files / "overrides.txt")]
         if spec.constraints:
             emit(f"[spacerunner] compatibility pins: {' '.join(spec.constraints)}\n".encode())
             (files / "constraints.txt").write_text("\n".join(spec.constraints) + "\n")
@@ -271,7 +271,9 @@ class EnvBuilder:
             await self._run([*install, *args], emit, what="installing requirements")
         if sdk and not self.uv:
             pins = ["-c", str(files / "constraints.txt")] if spec.constraints else []
-            await self._run([*install, sdk, *pins], emit, what=f"installing {sdk}")
+            await self._run(
+                [*install, sdk, *spec.companions, *pins], emit, what=f"installing {sdk}"
+            )
 
     async def _run(self, command: list[str], emit: Output, *, what: str) -> None:
         tail: deque[str] = deque(maxlen=25)

@@ -84,3 +84,17 @@ def _named(requirements: str) -> set[str]:
         except InvalidRequirement:
             continue
     return names
+
+
+def companions(sdk: Sdk, sdk_version: str | None) -> tuple[str, ...]:
+    """Packages Spaces' images hold beside the SDK: Gradio 5 and later start a reloader that
+    needs the ``spaces`` package whenever ``SYSTEM=spaces`` (without it, every app logs a
+    RuntimeError traceback at start)."""
+    if sdk is not Sdk.GRADIO:
+        return ()
+    try:
+        if sdk_version and Version(sdk_version) < Version("5"):
+            return ()
+    except InvalidVersion:
+        return ()
+    return ("spaces",)

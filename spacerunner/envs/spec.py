@@ -50,6 +50,12 @@ class EnvSpec:
     """Apply the compatibility pins of old SDK versions (spacerunner.envs.compat)."""
 
     @property
+    def companions(self) -> tuple[str, ...]:
+        from spacerunner.envs.compat import companions
+
+        return companions(self.sdk, self.sdk_version)
+
+    @property
     def constraints(self) -> tuple[str, ...]:
         if not self.compat:
             return ()
@@ -74,6 +80,7 @@ class EnvSpec:
             "pre": _normalize(self.pre_requirements),
             "req": _normalize(self.requirements),
             "constraints": list(self.constraints),
+            "companions": list(self.companions),
             "platform": [sys.platform, platform.machine()],
         }
         raw = json.dumps(data, sort_keys=True).encode()

@@ -7,7 +7,7 @@ import dataclasses
 from types import MappingProxyType
 
 from spacerunner.config.model import Sdk, SpaceConfig
-from spacerunner.envs.compat import constraints_for
+from spacerunner.envs.compat import companions, constraints_for
 from spacerunner.envs.spec import read_text
 from spacerunner.errors import LaunchError
 from spacerunner.launch.plan import ContainerPlan, HttpProbe, ProcessPlan
@@ -26,9 +26,7 @@ def generated_dockerfile(config: SpaceConfig) -> str:
     python = ".".join((config.python_version or DEFAULT_PYTHON).split(".")[:2])
     sdk = config.sdk.value
     pin = f"{sdk}=={config.sdk_version}" if config.sdk_version else sdk
-    # Spaces' Gradio images also hold the `spaces` package, which Gradio's reloader imports
-    # whenever SYSTEM=spaces.
-    extra = " spaces" if config.sdk is Sdk.GRADIO else ""
+    extra = "".join(f" {name}" for name in companions(config.sdk, config.sdk_version))
     packages = config.path / "packages.txt"
     lines = [
         "# Written by spacerunner for a Space without a Dockerfile of its own.",

@@ -122,6 +122,11 @@ def test_a_real_gradio_space_from_its_own_environment(portfolio) -> None:
         served.options.state_dir / "serve" / str(served.proxy.port) / "logs" / "greeter.build.log"
     ).read_text()
     assert "[spacerunner] building environment" in build_log or "reused" in build_log
+    serve_dir = served.options.state_dir / "serve" / str(served.proxy.port)
+    app_log = (serve_dir / "logs" / "greeter.log").read_text()
+    # the environment holds `spaces` as Spaces' images do: Gradio's reloader needs it
+    assert "package is required to run hot-reloading" not in app_log
+    assert "Traceback" not in app_log
 
 
 def test_a_broken_requirement_is_a_clear_error_and_caches_nothing(cache: Path) -> None:
