@@ -259,3 +259,24 @@ def test_templates_ship_in_the_wheel(tmp_path: Path) -> None:
     assert "spacerunner/_templates/gradio/template.toml" in names
     assert "spacerunner/_templates/diffusers-text-to-image/app.py" in names
     assert not [n for n in names if "__pycache__" in n]
+
+
+@pytest.mark.parametrize(
+    ("example", "template"),
+    [
+        ("hello-gradio", "gradio"),
+        ("notepad", "gradio-blocks"),
+        ("chat", "gradio-chat"),
+        ("random-walks", "streamlit"),
+        ("word-counter", "static"),
+    ],
+)
+def test_the_examples_are_their_templates(example: str, template: str) -> None:
+    """spaces/ holds Spaces made with `spacerunner new`; their files stay the templates' own."""
+    source = TEMPLATES[template].path
+    folder = Path(__file__).parents[2] / "spaces" / example
+    copied = [p for p in source.iterdir() if p.suffix != ".jinja" and p.name != "template.toml"]
+    assert copied
+    for path in copied:
+        assert (folder / path.name).read_bytes() == path.read_bytes(), path.name
+    assert load_space(folder).sdk.value == TEMPLATES[template].header["sdk"]
