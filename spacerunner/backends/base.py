@@ -34,10 +34,12 @@ class Upstream:
     port: int
     unix: str | None = None
     """A unix socket to connect to instead of host:port (a sandboxed app's way in)."""
+    netns: str | None = None
+    """The registered network namespace (spacerunner.netns) host:port is in, if not ours."""
 
     @property
-    def key(self) -> tuple[str, int, str | None]:
-        return (self.host, self.port, self.unix)
+    def key(self) -> tuple[str, int, str | None, str | None]:
+        return (self.host, self.port, self.unix, self.netns)
 
 
 @dataclass(frozen=True)

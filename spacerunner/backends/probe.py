@@ -7,6 +7,8 @@ import contextlib
 
 import httptools
 
+from spacerunner.netns import connect as connect_in
+
 
 class _Status:
     def __init__(self) -> None:
@@ -17,13 +19,22 @@ class _Status:
 
 
 async def http_status(
-    host: str, port: int, path: str, *, timeout: float = 2.0, unix: str | None = None
+    host: str,
+    port: int,
+    path: str,
+    *,
+    timeout: float = 2.0,
+    unix: str | None = None,
+    netns: str | None = None,
 ) -> int | None:
     """The status code of ``GET path``, or ``None`` when nothing answers (yet)."""
     try:
         async with asyncio.timeout(timeout):
             if unix is not None:
                 reader, writer = await asyncio.open_unix_connection(unix)
+            elif netns is not None:
+                sock = await connect_in(netns, host, port)
+                reader, writer = await asyncio.open_connection(sock=sock)
             else:
                 reader, writer = await asyncio.open_connection(host, port)
             try:

@@ -27,11 +27,15 @@ SOCKET_NAME = "app.sock"
 
 # Runs inside the sandbox with the app's own Python (standard library only): it starts the app,
 # relays the unix socket to the app's port on the private loopback, passes signals on, and exits
-# the way the app exits. Given no command, it only relays (for an app in another network
-# namespace, such as a container's).
+# the way the app exits.
 FORWARDER = r"""
 import os, signal, socket, sys, threading
 path, port, argv = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+pid = os.fork()
+if pid == 0:
+    os.execvp(argv[0], argv)
+for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    signal.signal(sig, lambda s, f: os.kill(pid, s))
 def pump(a, b):
     try:
         while data := a.recv(65536):
@@ -61,14 +65,6 @@ def serve():
     while True:
         client, _ = server.accept()
         threading.Thread(target=handle, args=(client,), daemon=True).start()
-if not argv:  # only relay (the app runs elsewhere, e.g. in a container)
-    signal.signal(signal.SIGTERM, lambda s, f: os._exit(0))
-    serve()
-pid = os.fork()
-if pid == 0:
-    os.execvp(argv[0], argv)
-for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-    signal.signal(sig, lambda s, f: os.kill(pid, s))
 threading.Thread(target=serve, daemon=True).start()
 _, status = os.waitpid(pid, 0)
 code = os.waitstatus_to_exitcode(status)

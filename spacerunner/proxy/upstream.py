@@ -9,9 +9,10 @@ from typing import Protocol, cast
 
 import httptools
 
+from spacerunner.netns import connect as connect_in
 from spacerunner.proxy.headers import HOP_BY_HOP, Headers, connection_tokens
 
-Key = tuple[str, int, str | None]
+Key = tuple[str, int, str | None, str | None]
 """(host, port, unix socket path or None)"""
 
 
@@ -240,10 +241,15 @@ class UpstreamPool:
     async def connect(self, key: Key) -> UpstreamConnection:
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(self.connect_timeout):
-            host, port, unix = key
+            host, port, unix, netns = key
             if unix is not None:
                 _, conn = await loop.create_unix_connection(
                     lambda: UpstreamConnection(self, key), unix
+                )
+            elif netns is not None:
+                sock = await connect_in(netns, host, port)
+                _, conn = await loop.create_connection(
+                    lambda: UpstreamConnection(self, key), sock=sock
                 )
             else:
                 _, conn = await loop.create_connection(

@@ -316,7 +316,12 @@ class ManagedSpace:
                 return
             timeout = min(5.0, max(0.5, policy.health_interval))
             code = await http_status(
-                endpoint.host, endpoint.port, plan.probe.path, timeout=timeout, unix=endpoint.unix
+                endpoint.host,
+                endpoint.port,
+                plan.probe.path,
+                timeout=timeout,
+                unix=endpoint.unix,
+                netns=endpoint.netns,
             )
             failures = 0 if code is not None and code < 500 else failures + 1
             if failures >= policy.health_failures:

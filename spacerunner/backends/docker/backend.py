@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any
 
 import psutil
 
+from spacerunner import netns
 from spacerunner.backends.base import Backend, Instance, State, Status, Upstream
 from spacerunner.backends.docker import images
 from spacerunner.backends.docker.engine import (
@@ -37,10 +36,8 @@ from spacerunner.backends.probe import http_status
 from spacerunner.errors import AppExitedError, BackendError, StartupTimeoutError
 from spacerunner.launch.plan import ContainerPlan, LaunchPlan, StaticPlan
 from spacerunner.launch.ports import free_port
-from spacerunner.limits.sandbox import FORWARDER
 from spacerunner.units import format_size
 
-SOCKET = "app.sock"
 MONITOR_INTERVAL = 2.0
 
 
@@ -54,12 +51,13 @@ class DockerInstance(Instance):
         log: AppLog,
         container: Any,
         backend: DockerBackend,
-        relay: asyncio.subprocess.Process | None,
+        netns: str | None,
     ) -> None:
         super().__init__(plan, endpoint, log)
         self.container = container
         self.backend = backend
-        self.relay = relay
+        self.netns = netns
+        """The name its network namespace is registered under (isolated networking)."""
         self._state = State.STARTING
         self._started_at = time.time()
         self._ended_at: float | None = None
@@ -177,6 +175,7 @@ class DockerInstance(Instance):
                 self.plan.probe.path,
                 timeout=max(0.1, min(2.0, remaining)),
                 unix=endpoint.unix,
+                netns=endpoint.netns,
             )
             if code is not None and code < 500:
                 if self._state is State.STARTING:
@@ -209,10 +208,8 @@ class DockerInstance(Instance):
     async def _cleanup(self) -> None:
         import docker
 
-        if self.relay is not None and self.relay.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.relay.kill()
-            await self.relay.wait()
+        if self.netns is not None:
+            netns.release(self.netns)
         with contextlib.suppress(docker.errors.DockerException, OSError):
             await asyncio.to_thread(self.container.remove, force=True)
         self.log.close()
@@ -239,7 +236,6 @@ class DockerBackend(Backend):
         self.client = connect(base_url)
         self.facts: EngineFacts = inspect_engine(self.client, network, base_url)
         self.instances: list[Instance] = []
-        self._run_dir = Path(tempfile.mkdtemp(prefix="spacerunner-docker-"))
         self.sweep()
 
     def sweep(self) -> list[str]:
@@ -307,16 +303,16 @@ class DockerBackend(Backend):
         for line in self._describe(plan):
             log.note(line)
         container = await asyncio.to_thread(self._create_and_start, plan, kwargs)
-        relay = None
+        name = None
         endpoint = Upstream("127.0.0.1", host_port)
         if facts.network == "isolated":
             try:
-                relay, socket_path = await self._relay(plan, container)
+                name = await self._enter(plan, container)
             except BaseException:
                 await asyncio.to_thread(container.remove, force=True)
                 raise
-            endpoint = Upstream("127.0.0.1", plan.port, unix=socket_path)
-        return DockerInstance(plan, endpoint, log, container, self, relay)
+            endpoint = Upstream("127.0.0.1", plan.port, netns=name)
+        return DockerInstance(plan, endpoint, log, container, self, name)
 
     def _run_arguments(self, plan: ContainerPlan, tag: str) -> dict[str, Any]:
         import docker
@@ -418,36 +414,26 @@ class DockerBackend(Backend):
                 f"{plan.name}: the engine could not start its container: {exc.explanation or exc}"
             ) from exc
 
-    async def _relay(self, plan: ContainerPlan, container: Any) -> tuple[Any, str]:
-        """A relay in the container's network namespace from a unix socket on this machine to
-        the app's port on the container's own loopback."""
+    async def _enter(self, plan: ContainerPlan, container: Any) -> str:
+        """Register the container's network namespace, so that the proxy and the probes connect
+        to the app on the container's own loopback."""
         await asyncio.to_thread(container.reload)
         pid = int(container.attrs["State"].get("Pid") or 0)
         if not pid:
             raise BackendError(f"{plan.name}: its container ended at once (see its log)")
-        folder = self._run_dir / container.name
-        folder.mkdir(parents=True, exist_ok=True)
-        socket_path = str(folder / SOCKET)
-        relay = await asyncio.create_subprocess_exec(
-            "nsenter", f"--net=/proc/{pid}/ns/net", "--",
-            sys.executable, "-c", FORWARDER, socket_path, str(plan.port),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
-        # the readiness probe retries until the relay's socket is there
-        return relay, socket_path
+        try:
+            netns.register(container.name, pid)
+        except OSError as exc:
+            raise BackendError(
+                f"{plan.name}: cannot reach into its container's network namespace: {exc}. "
+                "Fix: run spacerunner as root beside the engine, or give the engine a bridge."
+            ) from exc
+        return str(container.name)
 
     async def close(self) -> None:
         live = [i for i in self.instances if i.status().alive]
         await asyncio.gather(*(i.stop(grace=5.0) for i in live), return_exceptions=True)
         self.instances.clear()
-        with contextlib.suppress(OSError):
-            for folder in self._run_dir.iterdir():
-                for item in folder.iterdir():
-                    item.unlink()
-                folder.rmdir()
-            self._run_dir.rmdir()
         await asyncio.to_thread(self.client.close)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -56,7 +55,7 @@ def _short(exc: Exception) -> str:
 class EngineFacts:
     network: str
     """'bridge': publish the app's port on 127.0.0.1; 'isolated': no network but the
-    container's own loopback, reached through a relay in its network namespace; 'host': the
+    container's own loopback, which spacerunner connects into (spacerunner.netns); 'host': the
     host's network, the app on the port it is given."""
     disk_quota: bool
     """Whether ``storage_opt size`` caps a container's writable layer on this engine."""
@@ -76,7 +75,7 @@ def inspect_engine(
     if network == "auto":
         if any(n.name == "bridge" for n in client.networks.list(names=["bridge"])):
             network = "bridge"
-        elif local and os.geteuid() == 0 and shutil.which("nsenter"):
+        elif local and os.geteuid() == 0:
             network = "isolated"
         else:
             network = "host"
