@@ -312,3 +312,28 @@ def test_the_docker_template_builds_and_answers(
         assert container.attrs["Config"]["User"] == "user"  # the template's non-root user
     finally:
         loop_thread.run(run.close())
+
+
+def test_streamlit_and_static_spaces_with_the_docker_backend(
+    loop_thread: LoopThread, client: docker.DockerClient, tmp_path: Path
+) -> None:
+    """--backend docker works for every SDK: streamlit in its generated image (its WebSocket
+    through the proxy), static files served by spacerunner itself."""
+    from helpers import streamlit_session
+
+    run = start(loop_thread, SPACES / "streamlit-app", tmp_path / "st", backend="docker")
+    try:
+        loop_thread.run(run.wait_ready(120))
+        assert isinstance(run.plan, ContainerPlan)
+        assert httpx.get(run.url + "_stcore/health").text == "ok"
+        ws = run.url.replace("http://", "ws://") + "_stcore/stream"
+        kinds, text = streamlit_session(ws, timeout=60)
+        assert "script_finished" in kinds and "Streamlit through spacerunner" in text
+    finally:
+        loop_thread.run(run.close())
+    run = start(loop_thread, SPACES / "static-site", tmp_path / "static", backend="docker")
+    try:
+        loop_thread.run(run.wait_ready(10))
+        assert httpx.get(run.url).status_code == 200
+    finally:
+        loop_thread.run(run.close())
