@@ -38,12 +38,15 @@ def server_in_netns() -> Iterator[tuple[int, int]]:
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 10
-        while True:  # wait for the exec into python inside the namespace
+        ours = os.readlink("/proc/self/ns/net")
+        while True:  # until it runs python, in a namespace of its own (not unshare or sh)
             with open(f"/proc/{proc.pid}/cmdline", "rb") as handle:
-                if b"http.server" in handle.read():
-                    break
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+                argv = handle.read().split(b"\0")
+            in_own = os.readlink(f"/proc/{proc.pid}/ns/net") != ours
+            if in_own and argv[0] == sys.executable.encode():
+                break
+            assert time.monotonic() < deadline, argv
+            time.sleep(0.02)
         yield proc.pid, port
     finally:
         proc.kill()
