@@ -3,6 +3,7 @@ engine for the Spaces that can only run in a container)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,11 +25,13 @@ class AutoBackend(Backend):
         self.log_dir = local.log_dir
         self._make_docker = make_docker
         self.docker: Backend | None = None
+        self._making = asyncio.Lock()
 
     async def start(self, plan: LaunchPlan) -> Instance:
         if isinstance(plan, ContainerPlan):
-            if self.docker is None:
-                self.docker = self._make_docker()
+            async with self._making:  # one engine client, made off the event loop
+                if self.docker is None:
+                    self.docker = await asyncio.to_thread(self._make_docker)
             return await self.docker.start(plan)
         return await self.local.start(plan)
 

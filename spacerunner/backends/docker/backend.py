@@ -285,7 +285,7 @@ class DockerBackend(Backend):
         tag = await asyncio.to_thread(
             images.build, self.client, plan, emit, network_mode=build_network
         )
-        kwargs = self._run_arguments(plan, tag)
+        kwargs = await asyncio.to_thread(self._run_arguments, plan, tag)
         host_port = plan.port
         if facts.network == "bridge":
             host_port = free_port()
