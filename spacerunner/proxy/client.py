@@ -112,6 +112,10 @@ class ClientConnection(asyncio.Protocol):
         self._out: list[bytes] = []
         self.idle_since: float | None = server.clock()
         """When the connection last had no request under way (None: one is being answered)."""
+        self.reads = 0
+        """Reads from the client so far (the idle sweep tells a stalled request body by it)."""
+        self._reads_seen = 0
+        self._stalled = 0.0
         self._task: asyncio.Task[None] | None = None
 
     # --- connection ---
@@ -171,6 +175,7 @@ class ClientConnection(asyncio.Protocol):
         self._pause_reading("upstream", paused)
 
     def data_received(self, data: bytes) -> None:
+        self.reads += 1
         if self.tunnel is not None:
             if self.tunnel.transport is not None:
                 self.tunnel.transport.write(data)
@@ -650,6 +655,30 @@ class ClientConnection(asyncio.Protocol):
         self.flush()
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
+
+    def body_stalled(self, interval: float) -> float:
+        """How long (counted in sweeps ``interval`` apart) the request body being received has
+        not advanced; 0 when no body is awaited or spacerunner itself holds the reading."""
+        req = self.parsing
+        if (
+            req is None
+            or req.complete
+            or self.idle_since is not None
+            or self._read_pauses
+            or self.tunnel is not None
+            or self.upgrading
+        ):
+            self._stalled, self._reads_seen = 0.0, self.reads
+            return 0.0
+        if self.reads == self._reads_seen:
+            self._stalled += interval
+        else:
+            self._stalled, self._reads_seen = 0.0, self.reads
+        return self._stalled
+
+    def close_now(self) -> None:
+        """Give up on the connection and its request (the upstream side is abandoned)."""
+        self._close()
 
     def shutdown(self) -> None:
         """Close when idle; an active response finishes first (its Connection: close is set)."""

@@ -71,7 +71,8 @@ class ProxyServer:
         return f"http://{shown}:{self.port}"
 
     async def _sweep_idle(self) -> None:
-        """Close connections idle past the timeout: one pass a while, no timer per request."""
+        """Close connections idle past the timeout, and those whose request body has stopped
+        arriving for as long: one pass a while, no timer per request."""
         interval = min(5.0, max(self.idle_timeout / 4, 0.05))
         while True:
             await asyncio.sleep(interval)
@@ -79,6 +80,8 @@ class ProxyServer:
             for conn in list(self.connections):
                 if conn.idle_since is not None and conn.idle_since < limit:
                     conn.shutdown()
+                elif conn.body_stalled(interval) >= self.idle_timeout:
+                    conn.close_now()  # a request body that stopped arriving
 
     async def close(self) -> None:
         self.closing = True

@@ -396,6 +396,15 @@ def test_idle_and_slow_clients_are_closed_but_streams_are_not(
             kept.sendall(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
             assert kept.recv(65536).startswith(b"HTTP/1.1 200")
             assert closed_within(kept, 3)  # kept alive, then idle
+        with socket.create_connection(("127.0.0.1", proxy.port)) as stalled:
+            stalled.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nab")
+            assert closed_within(stalled, 3)  # a body that stopped arriving
+        with socket.create_connection(("127.0.0.1", proxy.port)) as steady:
+            steady.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\n\r\n")
+            for _ in range(12):  # one byte every 0.15 s: 1.8 s in all, slow but moving
+                steady.sendall(b"x")
+                time.sleep(0.15)
+            assert steady.recv(65536).startswith(b"HTTP/1.1 200")
         with httpx.stream("GET", f"http://127.0.0.1:{proxy.port}/forever?id=idle") as stream:
             lines = stream.iter_lines()
             started = time.monotonic()
