@@ -115,9 +115,9 @@ class EnvBuilder:
         return (path / MARKER).is_file()
 
     async def ensure(self, spec: EnvSpec, out: Output | None = None) -> Environment:
+        """The environment for ``spec``: from the cache, or built now (output sent to ``out``)."""
         if not self.compat:
             spec = dataclasses.replace(spec, compat=False)
-        """The environment for ``spec``: from the cache, or built now (output sent to ``out``)."""
         emit = out or (lambda data: None)
         started = time.monotonic()
         choice = await asyncio.to_thread(self.choose_python, spec)

@@ -13,7 +13,7 @@ from spacerunner.netns import connect as connect_in
 from spacerunner.proxy.headers import HOP_BY_HOP, Headers, connection_tokens
 
 Key = tuple[str, int, str | None, str | None]
-"""(host, port, unix socket path or None)"""
+"""(host, port, unix socket path or None, registered network namespace or None)"""
 
 
 class BodyMode(Enum):
