@@ -7,11 +7,15 @@ import dataclasses
 from types import MappingProxyType
 
 from spacerunner.config.model import Sdk, SpaceConfig
-from spacerunner.envs.compat import companions, constraints_for
-from spacerunner.envs.spec import read_text
+from spacerunner.envs.spec import spec_for
 from spacerunner.errors import LaunchError
-from spacerunner.launch.plan import ContainerPlan, HttpProbe, ProcessPlan
-from spacerunner.launch.sdks import LaunchOptions, build_plan, normalize_mount, space_environment
+from spacerunner.launch.plan import ContainerPlan, HttpProbe
+from spacerunner.launch.sdks import (
+    LaunchOptions,
+    normalize_mount,
+    process_plan,
+    space_environment,
+)
 
 DEFAULT_PYTHON = "3.10"
 """Spaces' Python when the header names none."""
@@ -22,46 +26,43 @@ UV_VERSION = "0.13.9"
 def generated_dockerfile(config: SpaceConfig) -> str:
     """A Dockerfile for a gradio or streamlit Space, after Spaces' own: a Python base image,
     ``packages.txt`` through apt, ``pre-requirements.txt``, ``requirements.txt`` and the SDK at
-    ``sdk_version``, the Space copied in, and a non-root user with uid 1000."""
+    ``sdk_version`` (with the same companions and compatibility pins as a local environment),
+    the Space copied in, and a non-root user with uid 1000."""
+    spec = spec_for(config)
     python = ".".join((config.python_version or DEFAULT_PYTHON).split(".")[:2])
-    sdk = config.sdk.value
-    pin = f"{sdk}=={config.sdk_version}" if config.sdk_version else sdk
-    extra = "".join(f" {name}" for name in companions(config.sdk, config.sdk_version))
-    packages = config.path / "packages.txt"
+    sdk = spec.sdk_requirement
+    extra = "".join(f" {name}" for name in spec.companions)
     lines = [
         "# Written by spacerunner for a Space without a Dockerfile of its own.",
         f"FROM python:{python}-slim",
         "ENV PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 UV_COMPILE_BYTECODE=1",
     ]
-    if packages.is_file() and packages.read_text(errors="replace").split():
+    if spec.packages:
         lines += [
             "COPY packages.txt /tmp/packages.txt",
             "RUN apt-get update && xargs -r -a /tmp/packages.txt apt-get install -y "
             "--no-install-recommends && rm -rf /var/lib/apt/lists/*",
         ]
     lines.append(f"RUN pip install --no-cache-dir uv=={UV_VERSION}")
-    if (config.path / "pre-requirements.txt").is_file():
+    if spec.pre_requirements.strip():
         lines += [
             "COPY pre-requirements.txt /tmp/pre-requirements.txt",
             "RUN uv pip install --system --no-cache -r /tmp/pre-requirements.txt",
         ]
     install = "uv pip install --system --no-cache"
-    own = "".join(
-        read_text(config.path / name) for name in ("pre-requirements.txt", "requirements.txt")
-    )
-    pins = constraints_for(config.sdk, config.sdk_version, own)
-    if pins:
-        lines.append(f"RUN printf '%s\\n' {' '.join(repr(p) for p in pins)} > /tmp/compat.txt")
+    if spec.constraints:
+        pins = " ".join(repr(p) for p in spec.constraints)
+        lines.append(f"RUN printf '%s\\n' {pins} > /tmp/compat.txt")
         install += " -c /tmp/compat.txt"
-    if (config.path / "requirements.txt").is_file():
+    if spec.requirements.strip():
         lines += [
             "COPY requirements.txt /tmp/requirements.txt",
             # as on Spaces, sdk_version wins over another pin of the SDK in requirements.txt
-            f'RUN echo "{pin}" > /tmp/sdk.txt && {install} -r /tmp/requirements.txt '
-            f"--overrides /tmp/sdk.txt {pin}{extra}",
+            f'RUN echo "{sdk}" > /tmp/sdk.txt && {install} -r /tmp/requirements.txt '
+            f"--overrides /tmp/sdk.txt {sdk}{extra}",
         ]
     else:
-        lines.append(f"RUN {install} {pin}{extra}")
+        lines.append(f"RUN {install} {sdk}{extra}")
     lines += [
         "RUN useradd -m -u 1000 user",
         "USER user",
@@ -84,53 +85,39 @@ def build_container_plan(config: SpaceConfig, options: LaunchOptions) -> Contain
                 "Fix: add one whose app listens on app_port "
                 f"({config.app_port}), or change sdk in {config.readme}."
             )
-        mount = normalize_mount(options.mount)
         env = space_environment(config, options, config.app_port)
         env.update(options.variables)
-        return ContainerPlan(
-            name=config.name,
-            sdk=config.sdk,
-            context=config.path,
-            dockerfile=None,
-            port=config.app_port,
-            env=MappingProxyType(env),
-            command=None,
-            probe=HttpProbe(),
-            startup_timeout=config.startup_duration_timeout,
-            mount=mount,
-            strip_prefix=True,
-            secret_names=frozenset(options.variables),
-            limits=options.limits,
-            persistent=options.data_dir is not None,
-            sandbox=options.sandbox,
+        dockerfile, port, command, probe = None, config.app_port, None, HttpProbe()
+        mount, strip = normalize_mount(options.mount), True
+    else:
+        # the app as a process would run, inside: its port is its own, so no port mapping
+        inside = dataclasses.replace(
+            options, python="python", host="0.0.0.0", runtime_env={}, data_dir=None
         )
-    inside = dataclasses.replace(
-        options, python="python", host="0.0.0.0", runtime_env={}, data_dir=None
-    )
-    process = build_plan(config, inside)
-    assert isinstance(process, ProcessPlan)
-    env = dict(process.env)
-    # a container has ports of its own: no mapping of hard-coded ports
-    env.pop("SPACERUNNER_PORT", None)
-    env.pop("SPACERUNNER_PORT_ALIASES", None)
-    env.pop("PYTHONPATH", None)
-    if "PYTHONPATH" in options.variables:
-        env["PYTHONPATH"] = options.variables["PYTHONPATH"]
-    if options.data_dir is not None:
-        env["SPACERUNNER_DATA_DIR"] = "/data"
+        process = process_plan(config, inside, portmap=False)
+        env = dict(process.env)
+        if options.data_dir is not None:
+            env["SPACERUNNER_DATA_DIR"] = "/data"
+        dockerfile, port, command, probe = (
+            generated_dockerfile(config),
+            process.port,
+            process.command,
+            process.probe,
+        )
+        mount, strip = process.mount, process.strip_prefix
     return ContainerPlan(
         name=config.name,
         sdk=config.sdk,
         context=config.path,
-        dockerfile=generated_dockerfile(config),
-        port=process.port,
+        dockerfile=dockerfile,
+        port=port,
         env=MappingProxyType(env),
-        command=process.command,
-        probe=process.probe,
-        startup_timeout=process.startup_timeout,
-        mount=process.mount,
-        strip_prefix=process.strip_prefix,
-        secret_names=process.secret_names,
+        command=command,
+        probe=probe,
+        startup_timeout=config.startup_duration_timeout,
+        mount=mount,
+        strip_prefix=strip,
+        secret_names=frozenset(options.variables),
         limits=options.limits,
         persistent=options.data_dir is not None,
         sandbox=options.sandbox,

@@ -6,7 +6,6 @@ plus the SDK's own settings for the port and the URL prefix spacerunner serves i
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 import sys
@@ -113,15 +112,24 @@ def build_plan(config: SpaceConfig, options: LaunchOptions | None = None) -> Lau
     if config.sdk is Sdk.DOCKER or options.container:
         from spacerunner.launch.containers import build_container_plan
 
-        return build_container_plan(config, dataclasses.replace(options, container=False))
-    assert config.app_file is not None
+        return build_container_plan(config, options)
+    return process_plan(config, options)
+
+
+def process_plan(
+    config: SpaceConfig, options: LaunchOptions, *, portmap: bool = True
+) -> ProcessPlan:
+    """A gradio or streamlit app as a process serving on ``options.host``. ``portmap``: map a
+    hard-coded 7860 to the app's own port (not needed where the app has ports of its own)."""
+    assert config.sdk in (Sdk.GRADIO, Sdk.STREAMLIT) and config.app_file is not None
+    mount = normalize_mount(options.mount)
     port = options.port or free_port(options.host)
     env = space_environment(config, options, port)
     if options.data_dir is not None:
         env["SPACERUNNER_DATA_DIR"] = str(options.data_dir)
     env.update(options.runtime_env)
     env.update(options.variables)
-    if str(port) != HARD_CODED_PORTS:
+    if portmap and str(port) != HARD_CODED_PORTS:
         env["SPACERUNNER_PORT"] = str(port)
         env["SPACERUNNER_PORT_ALIASES"] = HARD_CODED_PORTS
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PORTMAP), env.get("PYTHONPATH")]))

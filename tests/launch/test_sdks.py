@@ -111,6 +111,9 @@ def test_gradio_in_a_container_gets_a_spaces_like_dockerfile() -> None:
     assert plan.env["GRADIO_SERVER_NAME"] == "0.0.0.0"
     assert plan.env["GRADIO_SERVER_PORT"] == str(plan.port)
     assert plan.env["GRADIO_ROOT_PATH"] == "/spaces/g"
+    assert "SPACERUNNER_PORT" not in plan.env and "PYTHONPATH" not in plan.env  # own ports
+    process = build_plan(config, LaunchOptions())
+    assert process.env["SPACERUNNER_PORT_ALIASES"] == "7860"  # a process shares the host's
     dockerfile = plan.dockerfile or ""
     assert dockerfile.startswith("# Written by spacerunner")
     assert config.sdk_version is None and config.python_version == "3.10"
