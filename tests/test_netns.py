@@ -61,11 +61,12 @@ def test_a_server_in_another_namespace_is_reached(server_in_netns: tuple[int, in
 
     async def go() -> None:
         deadline = time.monotonic() + 10
-        while await http_status("127.0.0.1", port, "/", netns="test-ns") != 200:
+        inside = Upstream("127.0.0.1", port, netns="test-ns")
+        while await http_status(inside, "/") != 200:
             assert time.monotonic() < deadline, "the server in the namespace never answered"
             await asyncio.sleep(0.05)
         router = Router()
-        route = Route("ns", endpoint=Upstream("127.0.0.1", port, netns="test-ns"))
+        route = Route("ns", endpoint=inside)
         router.add(route)
         proxy = ProxyServer(router)
         await proxy.start("127.0.0.1", 0)
@@ -89,6 +90,6 @@ def test_a_released_namespace_refuses() -> None:
     async def go() -> None:
         with pytest.raises(ConnectionRefusedError, match="is gone"):
             await netns.connect("never-registered", "127.0.0.1", 80)
-        assert await http_status("127.0.0.1", 80, "/", netns="never-registered") is None
+        assert await http_status(Upstream("127.0.0.1", 80, netns="never-registered"), "/") is None
 
     asyncio.run(go())

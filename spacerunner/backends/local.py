@@ -16,7 +16,7 @@ import psutil
 
 from spacerunner.backends.base import Backend, Instance, State, StaticSite, Status, Upstream
 from spacerunner.backends.logs import AppLog
-from spacerunner.backends.probe import http_status
+from spacerunner.backends.probe import poll_ready
 from spacerunner.errors import AppExitedError, BackendError, StartupTimeoutError
 from spacerunner.launch.plan import ContainerPlan, LaunchPlan, ProcessPlan, StaticPlan
 from spacerunner.limits import cgroups, sandbox
@@ -166,47 +166,45 @@ class LocalProcess(Instance):
     async def wait_ready(self, timeout: float | None = None) -> None:
         loop = asyncio.get_running_loop()
         timeout = self.plan.startup_timeout if timeout is None else timeout
-        deadline = loop.time() + timeout
-        delay = self.plan.probe.interval
-        host, port = connect_host(self.plan.host), self.plan.port
-        while True:
-            if self._ended.is_set():
-                raise AppExitedError(
-                    self.name, self._proc.returncode, self._reason or "ended", self.log.tail(25)
-                )
-            remaining = deadline - loop.time()
-            code = await http_status(
-                host,
-                port,
-                self.plan.probe.path,
-                timeout=max(0.1, min(2.0, remaining)),
-                unix=self.endpoint.unix if isinstance(self.endpoint, Upstream) else None,
+        assert isinstance(self.endpoint, Upstream)
+        try:
+            answered = await poll_ready(
+                self.endpoint,
+                self.plan.probe,
+                loop.time() + timeout,
+                self._ended,
+                moved=self._moved,
             )
-            if code is not None and code < 500:
-                if self._state is State.STARTING:
-                    self._state = State.RUNNING
-                    self.log.note(
-                        f"ready on {host}:{port} after {time.time() - self._started_at:.2f}s"
-                    )
-                return
-            if loop.time() >= deadline:
-                raise StartupTimeoutError(
-                    self.name, timeout, self.plan.probe.describe(port), self.log.tail(25)
-                )
-            if code is None and port == self.plan.port and self.endpoint.unix is None:  # type: ignore[union-attr]
-                actual = await asyncio.to_thread(self._listening_elsewhere)
-                if actual is not None:
-                    port = actual
-                    self.endpoint = Upstream(host, actual)
-                    self.log.note(
-                        f"the app listens on port {actual}, not on {self.plan.port} that "
-                        "spacerunner gave it (GRADIO_SERVER_PORT / PORT); routing to "
-                        f"{actual}. Two apps that hard-code one port cannot run at once."
-                    )
-                    continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._ended.wait(), min(delay, max(0.0, remaining)))
-            delay = min(delay * 1.5, 0.5)
+        except TimeoutError:
+            port = self.endpoint.port  # type: ignore[union-attr]
+            raise StartupTimeoutError(
+                self.name, timeout, self.plan.probe.describe(port), self.log.tail(25)
+            ) from None
+        if answered is None:
+            raise AppExitedError(
+                self.name, self._proc.returncode, self._reason or "ended", self.log.tail(25)
+            )
+        if self._state is State.STARTING:
+            self._state = State.RUNNING
+            self.log.note(
+                f"ready on {answered.host}:{answered.port} after "
+                f"{time.time() - self._started_at:.2f}s"
+            )
+
+    async def _moved(self, upstream: Upstream) -> Upstream | None:
+        """Where the app listens when not on the port it was given (routed there, and said)."""
+        if upstream.port != self.plan.port or upstream.unix is not None:
+            return None
+        actual = await asyncio.to_thread(self._listening_elsewhere)
+        if actual is None:
+            return None
+        self.endpoint = Upstream(upstream.host, actual)
+        self.log.note(
+            f"the app listens on port {actual}, not on {self.plan.port} that "
+            "spacerunner gave it (GRADIO_SERVER_PORT / PORT); routing to "
+            f"{actual}. Two apps that hard-code one port cannot run at once."
+        )
+        return self.endpoint
 
     def _listening_elsewhere(self) -> int | None:
         """A TCP port the app's processes listen on on loopback or every address, when it is

@@ -1,13 +1,19 @@
-"""One HTTP readiness check against an app, parsed with httptools."""
+"""Readiness: one HTTP check against an app (parsed with httptools), and the polling every
+backend does until its app answers."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 
 import httptools
 
+from spacerunner.backends.base import Upstream
+from spacerunner.launch.plan import HttpProbe
 from spacerunner.netns import connect as connect_in
+
+Moved = Callable[[Upstream], Awaitable[Upstream | None]]
 
 
 class _Status:
@@ -18,22 +24,15 @@ class _Status:
         self.done = True
 
 
-async def http_status(
-    host: str,
-    port: int,
-    path: str,
-    *,
-    timeout: float = 2.0,
-    unix: str | None = None,
-    netns: str | None = None,
-) -> int | None:
-    """The status code of ``GET path``, or ``None`` when nothing answers (yet)."""
+async def http_status(upstream: Upstream, path: str, *, timeout: float = 2.0) -> int | None:
+    """The status code of ``GET path`` on ``upstream``, or ``None`` when nothing answers (yet)."""
+    host, port = upstream.host, upstream.port
     try:
         async with asyncio.timeout(timeout):
-            if unix is not None:
-                reader, writer = await asyncio.open_unix_connection(unix)
-            elif netns is not None:
-                sock = await connect_in(netns, host, port)
+            if upstream.unix is not None:
+                reader, writer = await asyncio.open_unix_connection(upstream.unix)
+            elif upstream.netns is not None:
+                sock = await connect_in(upstream.netns, host, port)
                 reader, writer = await asyncio.open_connection(sock=sock)
             else:
                 reader, writer = await asyncio.open_connection(host, port)
@@ -57,3 +56,33 @@ async def http_status(
                     await writer.wait_closed()
     except (OSError, TimeoutError, httptools.HttpParserError):
         return None
+
+
+async def poll_ready(
+    upstream: Upstream,
+    probe: HttpProbe,
+    deadline: float,
+    ended: asyncio.Event,
+    *,
+    moved: Moved | None = None,
+) -> Upstream | None:
+    """Probe ``upstream`` until the app answers below 500 (returns the upstream that answered),
+    ends first (``ended`` set: returns ``None``) or ``deadline`` (event loop time) passes
+    (raises :class:`TimeoutError`). The pause between attempts grows from the probe's interval
+    to 0.5 s. ``moved`` is asked after an attempt nothing answered where else the app listens."""
+    loop = asyncio.get_running_loop()
+    delay = probe.interval
+    while not ended.is_set():
+        remaining = deadline - loop.time()
+        code = await http_status(upstream, probe.path, timeout=max(0.1, min(2.0, remaining)))
+        if code is not None and code < 500:
+            return upstream
+        if loop.time() >= deadline:
+            raise TimeoutError
+        if code is None and moved is not None and (elsewhere := await moved(upstream)):
+            upstream = elsewhere
+            continue
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(ended.wait(), min(delay, max(0.0, remaining)))
+        delay = min(delay * 1.5, 0.5)
+    return None

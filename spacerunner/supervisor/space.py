@@ -315,14 +315,7 @@ class ManagedSpace:
             if self.instance is not instance or self.state is not SpaceState.RUNNING:
                 return
             timeout = min(5.0, max(0.5, policy.health_interval))
-            code = await http_status(
-                endpoint.host,
-                endpoint.port,
-                plan.probe.path,
-                timeout=timeout,
-                unix=endpoint.unix,
-                netns=endpoint.netns,
-            )
+            code = await http_status(endpoint, plan.probe.path, timeout=timeout)
             failures = 0 if code is not None and code < 500 else failures + 1
             if failures >= policy.health_failures:
                 self._exit_reason = f"stopped answering health checks ({failures} in a row)"

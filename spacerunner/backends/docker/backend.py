@@ -32,7 +32,7 @@ from spacerunner.backends.docker.engine import (
 )
 from spacerunner.backends.local import StaticInstance, open_log
 from spacerunner.backends.logs import AppLog
-from spacerunner.backends.probe import http_status
+from spacerunner.backends.probe import poll_ready
 from spacerunner.errors import AppExitedError, BackendError, StartupTimeoutError
 from spacerunner.launch.plan import ContainerPlan, LaunchPlan, StaticPlan
 from spacerunner.launch.ports import free_port
@@ -51,13 +51,10 @@ class DockerInstance(Instance):
         log: AppLog,
         container: Any,
         backend: DockerBackend,
-        netns: str | None,
     ) -> None:
         super().__init__(plan, endpoint, log)
         self.container = container
         self.backend = backend
-        self.netns = netns
-        """The name its network namespace is registered under (isolated networking)."""
         self._state = State.STARTING
         self._started_at = time.time()
         self._ended_at: float | None = None
@@ -159,36 +156,22 @@ class DockerInstance(Instance):
     async def wait_ready(self, timeout: float | None = None) -> None:
         loop = asyncio.get_running_loop()
         timeout = self.plan.startup_timeout if timeout is None else timeout
-        deadline = loop.time() + timeout
-        delay = self.plan.probe.interval
-        endpoint = self.endpoint
-        assert isinstance(endpoint, Upstream)
-        while True:
-            if self._ended.is_set():
-                raise AppExitedError(
-                    self.name, self._returncode, self._reason or "ended", self.log.tail(25)
-                )
-            remaining = deadline - loop.time()
-            code = await http_status(
-                endpoint.host,
-                endpoint.port,
-                self.plan.probe.path,
-                timeout=max(0.1, min(2.0, remaining)),
-                unix=endpoint.unix,
-                netns=endpoint.netns,
+        assert isinstance(self.endpoint, Upstream)
+        try:
+            answered = await poll_ready(
+                self.endpoint, self.plan.probe, loop.time() + timeout, self._ended
             )
-            if code is not None and code < 500:
-                if self._state is State.STARTING:
-                    self._state = State.RUNNING
-                    self.log.note(f"ready after {time.time() - self._started_at:.2f}s")
-                return
-            if loop.time() >= deadline:
-                raise StartupTimeoutError(
-                    self.name, timeout, self.plan.probe.describe(self.plan.port), self.log.tail(25)
-                )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._ended.wait(), min(delay, max(0.0, remaining)))
-            delay = min(delay * 1.5, 0.5)
+        except TimeoutError:
+            raise StartupTimeoutError(
+                self.name, timeout, self.plan.probe.describe(self.plan.port), self.log.tail(25)
+            ) from None
+        if answered is None:
+            raise AppExitedError(
+                self.name, self._returncode, self._reason or "ended", self.log.tail(25)
+            )
+        if self._state is State.STARTING:
+            self._state = State.RUNNING
+            self.log.note(f"ready after {time.time() - self._started_at:.2f}s")
 
     async def wait(self) -> Status:
         await self._ended.wait()
@@ -208,8 +191,9 @@ class DockerInstance(Instance):
     async def _cleanup(self) -> None:
         import docker
 
-        if self.netns is not None:
-            netns.release(self.netns)
+        assert isinstance(self.endpoint, Upstream)
+        if self.endpoint.netns is not None:
+            netns.release(self.endpoint.netns)
         with contextlib.suppress(docker.errors.DockerException, OSError):
             await asyncio.to_thread(self.container.remove, force=True)
         self.log.close()
@@ -303,7 +287,6 @@ class DockerBackend(Backend):
         for line in self._describe(plan):
             log.note(line)
         container = await asyncio.to_thread(self._create_and_start, plan, kwargs)
-        name = None
         endpoint = Upstream("127.0.0.1", host_port)
         if facts.network == "isolated":
             try:
@@ -312,7 +295,7 @@ class DockerBackend(Backend):
                 await asyncio.to_thread(container.remove, force=True)
                 raise
             endpoint = Upstream("127.0.0.1", plan.port, netns=name)
-        return DockerInstance(plan, endpoint, log, container, self, name)
+        return DockerInstance(plan, endpoint, log, container, self)
 
     def _run_arguments(self, plan: ContainerPlan, tag: str) -> dict[str, Any]:
         import docker
