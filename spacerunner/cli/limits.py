@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from spacerunner.backends.select import KINDS
 from spacerunner.errors import SpacerunnerError
 from spacerunner.limits import LimitSettings
 
@@ -34,7 +35,7 @@ def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--backend",
-        choices=["auto", "local", "docker"],
+        choices=KINDS,
         default="auto",
         help="local: processes; docker: every Space in a container ($DOCKER_HOST); auto: "
         "processes, and containers for sdk: docker Spaces (default auto)",

@@ -17,8 +17,8 @@ from spacerunner.config import load_space
 from spacerunner.config.model import COLORS
 from spacerunner.errors import ConfigError, TemplateError
 from spacerunner.scaffold.templates import MANIFEST, Template
+from spacerunner.supervisor.discovery import is_label, url_name
 
-_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 GITIGNORE = """\
 __pycache__/
 *.py[cod]
@@ -34,10 +34,10 @@ _HEADER_ORDER = ("sdk", "sdk_version", "python_version", "app_file", "app_port")
 def check_name(name: str) -> str:
     """``name`` if it can name a Space everywhere it is used (folder, Hub repo, URL path, host
     name); otherwise a :class:`TemplateError` that suggests one that can."""
-    if _NAME.match(name) and "--" not in name:
+    if is_label(name) and "--" not in name:  # the Hub refuses '--' in repository names
         return name
-    suggestion = re.sub(r"-{2,}", "-", re.sub(r"[^a-z0-9]+", "-", name.lower())).strip("-")[:63]
-    hint = f" (e.g. {suggestion})" if suggestion and _NAME.match(suggestion) else ""
+    suggestion = re.sub(r"-{2,}", "-", url_name(name))
+    hint = f" (e.g. {suggestion})" if suggestion and is_label(suggestion) else ""
     raise TemplateError(
         f"{name!r} cannot name a Space: use 1-63 lower-case letters, digits and single '-', "
         f"starting and ending with a letter or digit{hint}. The name is the folder, the Hub "

@@ -19,6 +19,11 @@ class Found:
     """Why this folder cannot be served under its name, if it cannot."""
 
 
+def is_label(name: str) -> bool:
+    """Whether ``name`` can be a DNS label: the host name ``<name>.localhost``."""
+    return bool(_LABEL.match(name))
+
+
 def url_name(folder: str) -> str:
     """A folder's name as a DNS label: lower case, other characters turned into '-'."""
     return re.sub(r"[^a-z0-9-]+", "-", folder.lower()).strip("-")[:63].strip("-")
@@ -55,7 +60,7 @@ def discover(dirs: list[Path]) -> list[Found]:
             path = path.absolute()
             name = url_name(path.name)
             problem = None
-            if not name or not _LABEL.match(name):
+            if not name or not is_label(name):
                 name = name or "space"
                 problem = (
                     f"the folder name {path.name!r} cannot be used in a URL. "

@@ -35,7 +35,7 @@ from spacerunner.backends.logs import AppLog
 from spacerunner.backends.probe import poll_ready
 from spacerunner.errors import AppExitedError, BackendError, StartupTimeoutError
 from spacerunner.launch.plan import ContainerPlan, LaunchPlan, StaticPlan
-from spacerunner.launch.ports import free_port
+from spacerunner.launch.ports import free_port, is_free
 from spacerunner.units import format_size
 
 MONITOR_INTERVAL = 2.0
@@ -222,11 +222,10 @@ class DockerBackend(Backend):
         self.instances: list[Instance] = []
         self.sweep()
 
-    def sweep(self) -> list[str]:
+    def sweep(self) -> None:
         """Remove containers of this owner whose spacerunner process is gone."""
         import docker
 
-        removed = []
         containers = self.client.containers.list(
             all=True, filters={"label": [f"{LABEL}=1", f"{LABEL_OWNER}={self.owner}"]}
         )
@@ -236,8 +235,6 @@ class DockerBackend(Backend):
                 continue
             with contextlib.suppress(docker.errors.DockerException):
                 container.remove(force=True)
-                removed.append(container.name)
-        return removed
 
     async def start(self, plan: LaunchPlan) -> Instance:
         log = open_log(self.log_dir, plan.name)
@@ -276,7 +273,7 @@ class DockerBackend(Backend):
             kwargs["ports"] = {f"{plan.port}/tcp": ("127.0.0.1", host_port)}
         elif facts.network == "host":
             kwargs["network_mode"] = "host"
-            if not await asyncio.to_thread(_port_free, plan.port):
+            if not await asyncio.to_thread(is_free, plan.port):
                 raise BackendError(
                     f"{plan.name}: port {plan.port} is in use on this machine, and this engine "
                     "has no bridge network, so the container shares the host's ports. "
@@ -418,14 +415,3 @@ class DockerBackend(Backend):
         await asyncio.gather(*(i.stop(grace=5.0) for i in live), return_exceptions=True)
         self.instances.clear()
         await asyncio.to_thread(self.client.close)
-
-
-def _port_free(port: int) -> bool:
-    import socket
-
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True

@@ -60,7 +60,6 @@ class EngineFacts:
     disk_quota: bool
     """Whether ``storage_opt size`` caps a container's writable layer on this engine."""
     driver: str
-    local: bool
 
 
 def inspect_engine(
@@ -79,4 +78,4 @@ def inspect_engine(
             network = "isolated"
         else:
             network = "host"
-    return EngineFacts(network=network, disk_quota=disk_quota, driver=driver, local=local)
+    return EngineFacts(network=network, disk_quota=disk_quota, driver=driver)
