@@ -13,7 +13,7 @@ import asyncio
 import ctypes
 import os
 import socket
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import BrokenExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 
 CLONE_NEWNET = 0x40000000
@@ -36,9 +36,16 @@ def _enter(fd: int) -> None:
 
 
 def register(name: str, pid: int) -> None:
-    """Remember the network namespace of process ``pid`` as ``name``."""
+    """Remember the network namespace of process ``pid`` as ``name``. Blocking (it starts the
+    namespace's thread); raises :class:`OSError` when the namespace cannot be entered."""
     fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     executor = ThreadPoolExecutor(1, f"netns-{name}", initializer=_enter, initargs=(fd,))
+    try:
+        executor.submit(int).result()  # the thread starts and enters now, or fails here
+    except BrokenExecutor as exc:
+        executor.shutdown(wait=False)
+        os.close(fd)
+        raise OSError(f"cannot enter the network namespace of process {pid} (setns)") from exc
     old = _namespaces.pop(name, None)
     _namespaces[name] = _Namespace(fd, executor)
     if old is not None:

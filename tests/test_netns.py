@@ -93,3 +93,27 @@ def test_a_released_namespace_refuses() -> None:
         assert await http_status(Upstream("127.0.0.1", 80, netns="never-registered"), "/") is None
 
     asyncio.run(go())
+
+
+def test_a_namespace_that_cannot_be_entered_is_an_error_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with pytest.raises(FileNotFoundError):
+        netns.register("no-such-process", 2**22 + 12345)
+    fd = os.open("/proc/self/ns/uts", os.O_RDONLY)
+    try:
+        with pytest.raises(OSError, match="setns"):  # not a network namespace
+            netns._enter(fd)
+    finally:
+        os.close(fd)
+
+    def refuse(fd: int) -> None:
+        raise OSError(1, "setns: Operation not permitted")
+
+    monkeypatch.setattr(netns, "_enter", refuse)
+    with pytest.raises(
+        OSError, match=f"cannot enter the network namespace of process {os.getpid()}"
+    ):
+        netns.register("refused", os.getpid())
+    with pytest.raises(ConnectionRefusedError, match="is gone"):
+        asyncio.run(netns.connect("refused", "127.0.0.1", 80))  # nothing was registered

@@ -402,7 +402,7 @@ class DockerBackend(Backend):
         if not pid:
             raise BackendError(f"{plan.name}: its container ended at once (see its log)")
         try:
-            netns.register(container.name, pid)
+            await asyncio.to_thread(netns.register, container.name, pid)
         except OSError as exc:
             raise BackendError(
                 f"{plan.name}: cannot reach into its container's network namespace: {exc}. "
