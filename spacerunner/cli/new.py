@@ -9,7 +9,7 @@ from pathlib import Path
 
 from spacerunner.config.model import COLORS
 from spacerunner.errors import TemplateError
-from spacerunner.scaffold import Template, check_name, find_templates, scaffold
+from spacerunner.scaffold import Template, check_name, defaults_for, find_templates, scaffold
 
 DEFAULT_TEMPLATE = "gradio"
 _FLAGS = {
@@ -110,14 +110,11 @@ def _ask_values(
     template: Template, name: str, given: dict[str, str], prompt: Callable[[str], str]
 ) -> dict[str, str]:
     answers: dict[str, str] = {}
+    defaults = defaults_for(template, name)
     for variable in template.variables:
         if variable.name in given:
             continue
-        default = variable.default
-        if variable.name == "title":
-            default = name.replace("-", " ").title()
-        elif variable.name == "short_description":
-            default = default or template.description[:60]
+        default = defaults[variable.name]
         label = variable.name.replace("_", " ").capitalize()
         answer = prompt(f"{label} [{default}]: ").strip()
         if answer:

@@ -77,6 +77,15 @@ def scaffold(
     return target
 
 
+def defaults_for(template: Template, name: str) -> dict[str, str]:
+    """The value of every variable of ``template`` for a Space called ``name`` when nobody
+    gives one: the title from the name, the description from the template's."""
+    values = template.defaults()
+    values["title"] = values["title"].strip() or name.replace("-", " ").title()
+    values["short_description"] = values["short_description"].strip() or template.description[:60]
+    return values
+
+
 def _values(template: Template, name: str, given: dict[str, str]) -> dict[str, str]:
     known = {v.name for v in template.variables}
     unknown = sorted(set(given) - known)
@@ -85,10 +94,11 @@ def _values(template: Template, name: str, given: dict[str, str]) -> dict[str, s
             f"template {template.name!r} has no variable {', '.join(unknown)}; "
             f"its variables are {', '.join(sorted(known))}"
         )
-    values = template.defaults() | {k: v for k, v in given.items() if v is not None}
+    defaults = defaults_for(template, name)
+    values = defaults | {k: v for k, v in given.items() if v is not None}
     values["name"] = name
-    values["title"] = values["title"].strip() or name.replace("-", " ").strip().title()
-    values["short_description"] = values["short_description"].strip() or template.description
+    for key in ("title", "short_description"):
+        values[key] = values[key].strip() or defaults[key]
     for key, flag in (("color_from", "--color-from"), ("color_to", "--color-to")):
         if values[key] not in COLORS:
             raise TemplateError(f"{flag} {values[key]!r}: Spaces accepts only {', '.join(COLORS)}")
@@ -102,12 +112,14 @@ def _values(template: Template, name: str, given: dict[str, str]) -> dict[str, s
     return values
 
 
+_JINJA = jinja2.Environment(
+    undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False
+)
+
+
 def _render(text: str, values: Mapping[str, str], where: str) -> str:
-    env = jinja2.Environment(
-        undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False
-    )
     try:
-        return env.from_string(text).render(values)
+        return _JINJA.from_string(text).render(values)
     except jinja2.TemplateError as exc:
         raise TemplateError(f"{where}: cannot be rendered: {exc}") from exc
 

@@ -184,6 +184,15 @@ def test_broken_manifests_name_the_file_and_field(
     assert str(path / "template.toml") in str(info.value)
 
 
+def test_a_template_without_a_description_default_gets_one_that_fits(tmp_path: Path) -> None:
+    manifest = 'description = "' + "A long description of a template " * 3 + '"\n'
+    path = user_template(tmp_path / "t", manifest=manifest + '[header]\nsdk = "static"\n')
+    (path / "index.html").write_text("<p>hi</p>\n")
+    (path / "home.html.jinja").unlink()
+    folder = scaffold(read_template(path), "demo", tmp_path / "out")
+    assert len(load_space(folder).short_description or "") == 60
+
+
 def test_a_template_whose_header_is_invalid_leaves_nothing(tmp_path: Path) -> None:
     path = user_template(
         tmp_path / "t", manifest='description = "x"\n[header]\nsdk = "gradio"\napp_file = "no.py"\n'
