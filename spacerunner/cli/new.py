@@ -6,10 +6,13 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from spacerunner.config.model import COLORS
 from spacerunner.errors import TemplateError
-from spacerunner.scaffold import Template, check_name, defaults_for, find_templates, scaffold
+
+if TYPE_CHECKING:
+    from spacerunner.scaffold import Template
 
 DEFAULT_TEMPLATE = "gradio"
 _FLAGS = {
@@ -54,6 +57,8 @@ def add_arguments(new: argparse.ArgumentParser, templates: argparse.ArgumentPars
 
 
 def templates_command(args: argparse.Namespace) -> int:
+    from spacerunner.scaffold import find_templates
+
     found = find_templates(args.templates)
     width = max(len(name) for name in found)
     for name, template in found.items():
@@ -65,6 +70,8 @@ def templates_command(args: argparse.Namespace) -> int:
 def new_command(args: argparse.Namespace, ask: Callable[[str], str] | None = None) -> int:
     """Scaffold a Space. ``ask`` prompts for what the flags left open (a terminal without
     flags); ``None`` asks only when stdin is a terminal and nothing but the name was given."""
+    from spacerunner.scaffold import check_name, find_templates, scaffold
+
     found = find_templates(args.templates)
     values = {key: getattr(args, key) for key in _FLAGS if getattr(args, key) is not None}
     for item in args.var:
@@ -109,6 +116,8 @@ def _template(found: dict[str, Template], name: str) -> Template:
 def _ask_values(
     template: Template, name: str, given: dict[str, str], prompt: Callable[[str], str]
 ) -> dict[str, str]:
+    from spacerunner.scaffold import defaults_for
+
     answers: dict[str, str] = {}
     defaults = defaults_for(template, name)
     for variable in template.variables:
