@@ -16,8 +16,8 @@ import psutil
 
 from spacerunner.backends.base import Backend, Instance, State, StaticSite, Status, Upstream
 from spacerunner.backends.logs import AppLog
-from spacerunner.backends.probe import poll_ready
-from spacerunner.errors import AppExitedError, BackendError, StartupTimeoutError
+from spacerunner.backends.probe import wait_until_ready
+from spacerunner.errors import AppExitedError, BackendError
 from spacerunner.launch.plan import ContainerPlan, LaunchPlan, ProcessPlan, StaticPlan
 from spacerunner.limits import cgroups, sandbox
 from spacerunner.limits.confine import Confinement, confine
@@ -164,26 +164,13 @@ class LocalProcess(Instance):
             return []
 
     async def wait_ready(self, timeout: float | None = None) -> None:
-        loop = asyncio.get_running_loop()
-        timeout = self.plan.startup_timeout if timeout is None else timeout
-        assert isinstance(self.endpoint, Upstream)
-        try:
-            answered = await poll_ready(
-                self.endpoint,
-                self.plan.probe,
-                loop.time() + timeout,
-                self._ended,
-                moved=self._moved,
-            )
-        except TimeoutError:
-            port = self.endpoint.port  # type: ignore[union-attr]
-            raise StartupTimeoutError(
-                self.name, timeout, self.plan.probe.describe(port), self.log.tail(25)
-            ) from None
-        if answered is None:
-            raise AppExitedError(
-                self.name, self._proc.returncode, self._reason or "ended", self.log.tail(25)
-            )
+        answered = await wait_until_ready(
+            self,
+            self._ended,
+            lambda: (self._proc.returncode, self._reason),
+            timeout,
+            moved=self._moved,
+        )
         if self._state is State.STARTING:
             self._state = State.RUNNING
             self.log.note(

@@ -9,8 +9,9 @@ from collections.abc import Awaitable, Callable
 
 import httptools
 
-from spacerunner.backends.base import Upstream
-from spacerunner.launch.plan import HttpProbe
+from spacerunner.backends.base import Instance, Upstream
+from spacerunner.errors import AppExitedError, StartupTimeoutError
+from spacerunner.launch.plan import ContainerPlan, ProcessPlan
 from spacerunner.netns import connect as connect_in
 
 Moved = Callable[[Upstream], Awaitable[Upstream | None]]
@@ -58,31 +59,41 @@ async def http_status(upstream: Upstream, path: str, *, timeout: float = 2.0) ->
         return None
 
 
-async def poll_ready(
-    upstream: Upstream,
-    probe: HttpProbe,
-    deadline: float,
+async def wait_until_ready(
+    instance: Instance,
     ended: asyncio.Event,
+    ended_as: Callable[[], tuple[int | None, str | None]],
+    timeout: float | None,
     *,
     moved: Moved | None = None,
-) -> Upstream | None:
-    """Probe ``upstream`` until the app answers below 500 (returns the upstream that answered),
-    ends first (``ended`` set: returns ``None``) or ``deadline`` (event loop time) passes
-    (raises :class:`TimeoutError`). The pause between attempts grows from the probe's interval
-    to 0.5 s. ``moved`` is asked after an attempt nothing answered where else the app listens."""
+) -> Upstream:
+    """Probe ``instance`` until its app answers below 500 and return the upstream that
+    answered. Raises :class:`AppExitedError` if it ends first (``ended`` set; ``ended_as`` gives
+    its exit code and reason) and :class:`StartupTimeoutError` after ``timeout`` seconds (the
+    plan's startup timeout when ``None``). The pause between attempts grows from the probe's
+    interval to 0.5 s; ``moved`` is asked after an unanswered attempt where else the app
+    listens."""
+    plan = instance.plan
+    assert isinstance(plan, ProcessPlan | ContainerPlan)
+    assert isinstance(instance.endpoint, Upstream)
+    upstream = instance.endpoint
+    timeout = plan.startup_timeout if timeout is None else timeout
     loop = asyncio.get_running_loop()
-    delay = probe.interval
+    deadline = loop.time() + timeout
+    delay = plan.probe.interval
     while not ended.is_set():
         remaining = deadline - loop.time()
-        code = await http_status(upstream, probe.path, timeout=max(0.1, min(2.0, remaining)))
+        code = await http_status(upstream, plan.probe.path, timeout=max(0.1, min(2.0, remaining)))
         if code is not None and code < 500:
             return upstream
         if loop.time() >= deadline:
-            raise TimeoutError
+            where = plan.probe.describe(upstream.port)
+            raise StartupTimeoutError(instance.name, timeout, where, instance.log.tail(25))
         if code is None and moved is not None and (elsewhere := await moved(upstream)):
             upstream = elsewhere
             continue
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(ended.wait(), min(delay, max(0.0, remaining)))
         delay = min(delay * 1.5, 0.5)
-    return None
+    code, reason = ended_as()
+    raise AppExitedError(instance.name, code, reason or "ended", instance.log.tail(25))

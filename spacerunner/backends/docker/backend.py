@@ -32,8 +32,8 @@ from spacerunner.backends.docker.engine import (
 )
 from spacerunner.backends.local import StaticInstance, open_log
 from spacerunner.backends.logs import AppLog
-from spacerunner.backends.probe import poll_ready
-from spacerunner.errors import AppExitedError, BackendError, StartupTimeoutError
+from spacerunner.backends.probe import wait_until_ready
+from spacerunner.errors import BackendError
 from spacerunner.launch.plan import ContainerPlan, LaunchPlan, StaticPlan
 from spacerunner.launch.ports import free_port, is_free
 from spacerunner.units import format_size
@@ -154,21 +154,7 @@ class DockerInstance(Instance):
         return dict(self._usage) if self._usage and not self._ended.is_set() else None
 
     async def wait_ready(self, timeout: float | None = None) -> None:
-        loop = asyncio.get_running_loop()
-        timeout = self.plan.startup_timeout if timeout is None else timeout
-        assert isinstance(self.endpoint, Upstream)
-        try:
-            answered = await poll_ready(
-                self.endpoint, self.plan.probe, loop.time() + timeout, self._ended
-            )
-        except TimeoutError:
-            raise StartupTimeoutError(
-                self.name, timeout, self.plan.probe.describe(self.plan.port), self.log.tail(25)
-            ) from None
-        if answered is None:
-            raise AppExitedError(
-                self.name, self._returncode, self._reason or "ended", self.log.tail(25)
-            )
+        await wait_until_ready(self, self._ended, lambda: (self._returncode, self._reason), timeout)
         if self._state is State.STARTING:
             self._state = State.RUNNING
             self.log.note(f"ready after {time.time() - self._started_at:.2f}s")
