@@ -145,12 +145,19 @@ def start_run(
     """The Space at ``folder`` started as ``spacerunner run`` starts it (on a free port, its
     logs and state under ``tmp``), and ready within ``ready`` seconds unless that is None.
     Closed again when it cannot start."""
+    from spacerunner.defaults import DEFAULTS
     from spacerunner.launch.ports import free_port
+    from spacerunner.launcher import SpaceSettings
     from spacerunner.runner import RunOptions
 
     run = SpaceRun(
         load_space(folder),
-        RunOptions(port=free_port(), log_dir=tmp / "logs", state_dir=tmp / "state", **options),
+        RunOptions(
+            port=free_port(),
+            log_dir=tmp / "logs",
+            state_dir=tmp / "state",
+            space=SpaceSettings(**{"env_mode": DEFAULTS.run_env_mode, **options}),
+        ),
     )
     try:
         loop_thread.run(run.start(), timeout=600)

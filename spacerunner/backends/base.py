@@ -2,17 +2,22 @@
 
 A backend does mechanics only: start what a plan says, report what it sees, stop it. Policy
 (when to restart, when to sleep, what counts as healthy) belongs to the supervisor above it.
+Callers use only what is declared here: :class:`Backend` and :class:`Instance`, and the values
+they return (:class:`Status`, endpoints, :class:`AppLog`).
 """
 
 from __future__ import annotations
 
 import abc
+import asyncio
+import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from spacerunner.backends.logs import AppLog
+from spacerunner.backends.logs import AppLog, open_log
 from spacerunner.launch.plan import LaunchPlan
 
 
@@ -57,6 +62,7 @@ Endpoint = Upstream | StaticSite
 class Status:
     state: State
     pid: int | None = None
+    """The app's main process on this machine while it lives (``None`` in a container)."""
     returncode: int | None = None
     reason: str | None = None
     """Why it is not running, in words a person can act on."""
@@ -70,26 +76,109 @@ class Status:
         return self.state in (State.STARTING, State.RUNNING, State.STOPPING)
 
 
+STOPPED_REASON = "stopped by spacerunner"
+
+
+def exit_reason(returncode: int | None) -> str:
+    """How an app ended, from its exit code (negative: the signal that killed it)."""
+    if returncode is None:
+        return "ended"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"killed by {name}"
+    return f"exited with code {returncode}"
+
+
 class Instance(abc.ABC):
-    """One started app, as a backend runs it."""
+    """One started app, as a backend runs it.
+
+    The base keeps the bookkeeping every backend shares: the state, the timestamps, how it
+    ended (:meth:`_ended`) and waiting for that; subclasses do the mechanics.
+    """
 
     def __init__(self, plan: LaunchPlan, endpoint: Endpoint, log: AppLog) -> None:
         self.plan = plan
         self.endpoint = endpoint
         self.log = log
         self.created_at = time.time()
+        self._state = State.STARTING
+        self._reason: str | None = None
+        self._returncode: int | None = None
+        self._limit: str | None = None
+        self._ended_at: float | None = None
+        self._done = asyncio.Event()
+        self._on_end: list[Callable[[Instance], None]] = []
 
     @property
     def name(self) -> str:
         return self.plan.name
 
-    @abc.abstractmethod
+    @property
+    def ended(self) -> bool:
+        return self._done.is_set()
+
+    def _pid(self) -> int | None:
+        """The main process on this machine, while it lives (``None``: not a local process)."""
+        return None
+
     def status(self) -> Status:
         """What the app is doing now."""
+        return Status(
+            state=self._state,
+            pid=None if self.ended else self._pid(),
+            returncode=self._returncode,
+            reason=self._reason,
+            started_at=self.created_at,
+            ended_at=self._ended_at,
+            limit_exceeded=self._limit,
+        )
 
     def usage(self) -> dict[str, object] | None:
         """Current resource use (memory, CPU, disk) while running; ``None`` if not known."""
         return None
+
+    def _mark_stopping(self, message: str | None = None) -> bool:
+        """Record that spacerunner is stopping the app; False if it already ended or was being
+        stopped (``message`` goes to the log the first time)."""
+        if self.ended or self._state is State.STOPPING:
+            return False
+        self._state = State.STOPPING
+        if message:
+            self.log.note(message)
+        return True
+
+    def _mark_ready(self, where: str = "") -> None:
+        if self._state is State.STARTING:
+            self._state = State.RUNNING
+            self.log.note(f"ready{where} after {time.time() - self.created_at:.2f}s")
+
+    def _ended(self, returncode: int | None, *, lost: str | None = None) -> None:
+        """The app has ended: record how, in the words every backend uses, and wake waiters.
+        ``lost``: the backend lost track of it (that is the reason then)."""
+        was = self._state
+        self._returncode = returncode
+        self._ended_at = time.time()
+        if was is State.STOPPING:
+            self._state, self._reason = State.STOPPED, STOPPED_REASON
+        else:
+            self._state = State.EXITED
+            how = lost or exit_reason(returncode)
+            during = " while starting" if was is State.STARTING else ""
+            self._reason = f"{self._limit}: {how}{during}" if self._limit else how + during
+        self._done.set()
+        for callback in self._on_end:
+            callback(self)
+        self._on_end.clear()
+
+    def when_ended(self, callback: Callable[[Instance], None]) -> None:
+        """Call ``callback(self)`` once the app has ended (at once if it already has)."""
+        if self.ended:
+            callback(self)
+        else:
+            self._on_end.append(callback)
 
     @abc.abstractmethod
     async def wait_ready(self, timeout: float | None = None) -> None:
@@ -100,9 +189,21 @@ class Instance(abc.ABC):
         (the plan's startup timeout when ``None``).
         """
 
-    @abc.abstractmethod
+    async def healthy(self, timeout: float) -> bool:
+        """One health check of a running app: does it answer its probe below 500?"""
+        from spacerunner.backends.probe import http_status
+        from spacerunner.launch.plan import ContainerPlan, ProcessPlan
+
+        plan, endpoint = self.plan, self.endpoint
+        if not isinstance(plan, ProcessPlan | ContainerPlan) or not isinstance(endpoint, Upstream):
+            return not self.ended
+        code = await http_status(endpoint, plan.probe.path, timeout=timeout)
+        return code is not None and code < 500
+
     async def wait(self) -> Status:
         """Return when the app has ended, however it ended."""
+        await self._done.wait()
+        return self.status()
 
     @abc.abstractmethod
     async def stop(self, grace: float = 10.0) -> Status:
@@ -110,14 +211,40 @@ class Instance(abc.ABC):
 
 
 class Backend(abc.ABC):
-    """Starts launch plans as instances."""
+    """Starts launch plans as instances, and keeps the ones that live (ended ones are let go)."""
 
     name: str
+
+    def __init__(self, log_dir: Path) -> None:
+        self._log_dir = log_dir
+        self._live: set[Instance] = set()
+
+    @property
+    def log_dir(self) -> Path:
+        """Where the logs of this backend's apps are kept: ``<name>.log`` (the latest run) and
+        ``<name>.build.log``."""
+        return self._log_dir
+
+    def open_log(self, name: str, kind: str = "") -> AppLog:
+        """A new log for Space ``name`` (``kind`` 'build' for its build log)."""
+        return open_log(self.log_dir, f"{name}.{kind}" if kind else name)
+
+    @property
+    def instances(self) -> frozenset[Instance]:
+        """The instances started here that have not ended yet."""
+        return frozenset(self._live)
+
+    def _track(self, instance: Instance) -> Instance:
+        self._live.add(instance)
+        instance.when_ended(self._live.discard)
+        return instance
 
     @abc.abstractmethod
     async def start(self, plan: LaunchPlan) -> Instance:
         """Start ``plan``; returns once it is started (not necessarily ready)."""
 
-    @abc.abstractmethod
     async def close(self) -> None:
         """Stop every instance this backend started."""
+        live = [i for i in self._live if i.status().alive]
+        await asyncio.gather(*(i.stop(grace=5.0) for i in live), return_exceptions=True)
+        self._live.clear()

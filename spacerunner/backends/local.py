@@ -8,47 +8,28 @@ import os
 import shlex
 import signal
 import subprocess
-import time
 from collections.abc import Mapping
 from pathlib import Path
 
 import psutil
 
-from spacerunner.backends.base import Backend, Instance, State, StaticSite, Status, Upstream
+from spacerunner.backends.base import Backend, Instance, Status, Upstream
 from spacerunner.backends.logs import AppLog
 from spacerunner.backends.probe import wait_until_ready
-from spacerunner.errors import AppExitedError, BackendError
+from spacerunner.backends.static import StaticInstance
+from spacerunner.errors import BackendError
 from spacerunner.launch.plan import ContainerPlan, LaunchPlan, ProcessPlan, StaticPlan
 from spacerunner.limits import cgroups, sandbox
 from spacerunner.limits.confine import Confinement, confine
 from spacerunner.limits.disk import sweep
+from spacerunner.limits.model import LimitsMode
 from spacerunner.limits.watchdog import Watchdog
-
-_LOG_ROTATE_BYTES = 8 * 1024 * 1024
-
-
-def exit_reason(returncode: int) -> str:
-    if returncode < 0:
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = f"signal {-returncode}"
-        return f"killed by {name}"
-    return f"exited with code {returncode}"
 
 
 def connect_host(bind_host: str) -> str:
     if bind_host in ("", "0.0.0.0"):
         return "127.0.0.1"
     return "::1" if bind_host == "::" else bind_host
-
-
-def open_log(log_dir: Path, name: str) -> AppLog:
-    path = log_dir / f"{name}.log"
-    with contextlib.suppress(OSError):
-        if path.stat().st_size > _LOG_ROTATE_BYTES:
-            path.replace(path.with_suffix(".log.1"))
-    return AppLog(path)
 
 
 class LocalProcess(Instance):
@@ -67,7 +48,6 @@ class LocalProcess(Instance):
         super().__init__(plan, Upstream(connect_host(plan.host), plan.port, unix), log)
         self._proc = proc
         self.confinement = confinement or Confinement(None)
-        self._limit: str | None = None
         self._watchdog: Watchdog | None = None
         self._watchdog_task: asyncio.Task[None] | None = None
         if self.confinement.watched and plan.limits is not None:
@@ -79,31 +59,14 @@ class LocalProcess(Instance):
                 self._breach,
             )
             self._watchdog_task = asyncio.create_task(self._watchdog.run())
-        self._state = State.STARTING
-        self._reason: str | None = None
-        self._started_at = time.time()
-        self._ended_at: float | None = None
-        self._ended = asyncio.Event()
         self._pump_task = asyncio.create_task(self._pump(), name=f"log:{plan.name}")
         self._watch_task = asyncio.create_task(self._watch(), name=f"watch:{plan.name}")
 
-    @property
-    def pid(self) -> int:
+    def _pid(self) -> int | None:
         return self._proc.pid
 
-    def status(self) -> Status:
-        return Status(
-            state=self._state,
-            pid=None if self._ended.is_set() else self._proc.pid,
-            returncode=self._proc.returncode,
-            reason=self._reason,
-            started_at=self._started_at,
-            ended_at=self._ended_at,
-            limit_exceeded=self._limit,
-        )
-
     def usage(self) -> dict[str, object] | None:
-        if self._ended.is_set():
+        if self.ended:
             return None
         peak = self._watchdog.peak_rss if self._watchdog is not None else 0
         try:
@@ -129,7 +92,6 @@ class LocalProcess(Instance):
 
     async def _watch(self) -> None:
         returncode = await self._proc.wait()
-        was = self._state
         if self._watchdog_task is not None:
             self._watchdog_task.cancel()
         self._limit = self._limit or await asyncio.to_thread(self.confinement.limit_reason)
@@ -137,21 +99,10 @@ class LocalProcess(Instance):
         self.confinement.kill()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self._pump_task), 2.0)
-        self._ended_at = time.time()
-        if was is State.STOPPING:
-            self._state = State.STOPPED
-            self._reason = "stopped by spacerunner"
-        else:
-            self._state = State.EXITED
-            during = " while starting" if was is State.STARTING else ""
-            if self._limit is not None:
-                self._reason = f"{self._limit}: {exit_reason(returncode)}{during}"
-            else:
-                self._reason = exit_reason(returncode) + during
         await asyncio.to_thread(self.confinement.cleanup)
+        self._ended(returncode)
         self.log.note(f"{self._reason} (pid {self._proc.pid})")
         self.log.close()
-        self._ended.set()
 
     def _kill_group(self, sig: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -164,19 +115,8 @@ class LocalProcess(Instance):
             return []
 
     async def wait_ready(self, timeout: float | None = None) -> None:
-        answered = await wait_until_ready(
-            self,
-            self._ended,
-            lambda: (self._proc.returncode, self._reason),
-            timeout,
-            moved=self._moved,
-        )
-        if self._state is State.STARTING:
-            self._state = State.RUNNING
-            self.log.note(
-                f"ready on {answered.host}:{answered.port} after "
-                f"{time.time() - self._started_at:.2f}s"
-            )
+        answered = await wait_until_ready(self, timeout, moved=self._moved)
+        self._mark_ready(f" on {answered.host}:{answered.port}")
 
     async def _moved(self, upstream: Upstream) -> Upstream | None:
         """Where the app listens when not on the port it was given (routed there, and said)."""
@@ -216,66 +156,24 @@ class LocalProcess(Instance):
             return None
         return 7860 if 7860 in ports else sorted(ports)[0]
 
-    async def wait(self) -> Status:
-        await self._ended.wait()
-        return self.status()
-
     async def stop(self, grace: float = 10.0) -> Status:
-        if self._ended.is_set():
+        if self.ended:
             return self.status()
-        if self._state is not State.STOPPING:
-            self._state = State.STOPPING
-            self.log.note(f"stopping (SIGTERM, then SIGKILL after {grace:g}s)")
+        self._mark_stopping(f"stopping (SIGTERM, then SIGKILL after {grace:g}s)")
         tree = self._descendants()
         self._kill_group(signal.SIGTERM)
         for proc in tree:  # children that left the session still get the signal
             with contextlib.suppress(psutil.Error):
                 proc.terminate()
         try:
-            await asyncio.wait_for(self._ended.wait(), grace)
+            await asyncio.wait_for(self.wait(), grace)
         except TimeoutError:
             self._kill_group(signal.SIGKILL)
             self.confinement.kill()
         for proc in tree:
             with contextlib.suppress(psutil.Error):
                 proc.kill()
-        await self._ended.wait()
-        return self.status()
-
-
-class StaticInstance(Instance):
-    """A static Space: spacerunner's proxy serves its files; there is no process."""
-
-    plan: StaticPlan
-
-    def __init__(self, plan: StaticPlan, log: AppLog) -> None:
-        super().__init__(plan, StaticSite(plan.root, plan.index), log)
-        self._stopped = asyncio.Event()
-        self._started_at = time.time()
-        log.note(f"serving files of {plan.root} (index {plan.index})")
-
-    def status(self) -> Status:
-        state = State.STOPPED if self._stopped.is_set() else State.RUNNING
-        return Status(
-            state=state,
-            started_at=self._started_at,
-            reason="stopped by spacerunner" if self._stopped.is_set() else None,
-        )
-
-    async def wait_ready(self, timeout: float | None = None) -> None:
-        if not (self.plan.root / self.plan.index).is_file():
-            raise AppExitedError(self.name, None, f"{self.plan.index} is missing", ())
-
-    async def wait(self) -> Status:
-        await self._stopped.wait()
-        return self.status()
-
-    async def stop(self, grace: float = 10.0) -> Status:
-        if not self._stopped.is_set():
-            self._stopped.set()
-            self.log.note("stopped")
-            self.log.close()
-        return self.status()
+        return await self.wait()
 
 
 class LocalBackend(Backend):
@@ -289,21 +187,20 @@ class LocalBackend(Backend):
         base_env: Mapping[str, str] | None = None,
         *,
         scratch_root: Path | None = None,
-        limits_mode: str = "auto",
+        limits_mode: LimitsMode = LimitsMode.AUTO,
     ) -> None:
-        self.log_dir = log_dir
+        super().__init__(log_dir)
         self.scratch_root = scratch_root
         """Where each run's ephemeral disk is made (none: apps use the machine's HOME)."""
         if scratch_root is not None:
             sweep(scratch_root)
-        if limits_mode == "auto":
+        if limits_mode is LimitsMode.AUTO:
             cgroups.sweep()
         self.limits_mode = limits_mode
         self.base_env = dict(os.environ if base_env is None else base_env)
-        self.instances: list[Instance] = []
 
     async def start(self, plan: LaunchPlan) -> Instance:
-        log = open_log(self.log_dir, plan.name)
+        log = self.open_log(plan.name)
         if isinstance(plan, StaticPlan):
             instance: Instance = StaticInstance(plan, log)
         elif isinstance(plan, ContainerPlan):
@@ -315,8 +212,7 @@ class LocalBackend(Backend):
             )
         else:
             instance = await self._spawn(plan, log)
-        self.instances.append(instance)
-        return instance
+        return self._track(instance)
 
     async def _spawn(self, plan: ProcessPlan, log: AppLog) -> LocalProcess:
         try:
@@ -378,12 +274,8 @@ class LocalBackend(Backend):
             log.note(f"could not start: {exc}")
             log.close()
             raise BackendError(
-                f"{plan.name}: cannot start {plan.command[0]!r}: {exc.strerror or exc}. "
+                f"{plan.name}: cannot start {plan.command[0]!r}: "
+                f"{getattr(exc, 'strerror', None) or exc}. "
                 "Fix: check that the interpreter exists and the Space folder is readable."
             ) from exc
         return LocalProcess(plan, log, proc, confinement, unix)
-
-    async def close(self) -> None:
-        live = [i for i in self.instances if i.status().alive]
-        await asyncio.gather(*(i.stop(grace=5.0) for i in live), return_exceptions=True)
-        self.instances.clear()

@@ -70,3 +70,18 @@ class AppLog:
         self.closed = True
         for queue in self._followers:
             queue.put_nowait(None)
+
+
+LOG_ROTATE_BYTES = 8 * 1024 * 1024
+"""A log file larger than this is moved to ``<name>.log.1`` when the next run starts."""
+
+
+def open_log(log_dir: Path, name: str) -> AppLog:
+    """The log ``log_dir/<name>.log`` for a new run (the previous one rotated when large)."""
+    path = log_dir / f"{name}.log"
+    try:
+        if path.stat().st_size > LOG_ROTATE_BYTES:
+            path.replace(path.with_suffix(".log.1"))
+    except OSError:
+        pass
+    return AppLog(path)

@@ -60,19 +60,13 @@ async def http_status(upstream: Upstream, path: str, *, timeout: float = 2.0) ->
 
 
 async def wait_until_ready(
-    instance: Instance,
-    ended: asyncio.Event,
-    ended_as: Callable[[], tuple[int | None, str | None]],
-    timeout: float | None,
-    *,
-    moved: Moved | None = None,
+    instance: Instance, timeout: float | None, *, moved: Moved | None = None
 ) -> Upstream:
     """Probe ``instance`` until its app answers below 500 and return the upstream that
-    answered. Raises :class:`AppExitedError` if it ends first (``ended`` set; ``ended_as`` gives
-    its exit code and reason) and :class:`StartupTimeoutError` after ``timeout`` seconds (the
-    plan's startup timeout when ``None``). The pause between attempts grows from the probe's
-    interval to 0.5 s; ``moved`` is asked after an unanswered attempt where else the app
-    listens."""
+    answered. Raises :class:`AppExitedError` if it ends first and :class:`StartupTimeoutError`
+    after ``timeout`` seconds (the plan's startup timeout when ``None``). The pause between
+    attempts grows from the probe's interval to 0.5 s; ``moved`` is asked after an unanswered
+    attempt where else the app listens."""
     plan = instance.plan
     assert isinstance(plan, ProcessPlan | ContainerPlan)
     assert isinstance(instance.endpoint, Upstream)
@@ -81,7 +75,7 @@ async def wait_until_ready(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     delay = plan.probe.interval
-    while not ended.is_set():
+    while not instance.ended:
         remaining = deadline - loop.time()
         code = await http_status(upstream, plan.probe.path, timeout=max(0.1, min(2.0, remaining)))
         if code is not None and code < 500:
@@ -93,7 +87,9 @@ async def wait_until_ready(
             upstream = elsewhere
             continue
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(ended.wait(), min(delay, max(0.0, remaining)))
+            await asyncio.wait_for(instance.wait(), min(delay, max(0.0, remaining)))
         delay = min(delay * 1.5, 0.5)
-    code, reason = ended_as()
-    raise AppExitedError(instance.name, code, reason or "ended", instance.log.tail(25))
+    status = instance.status()
+    raise AppExitedError(
+        instance.name, status.returncode, status.reason or "ended", instance.log.tail(25)
+    )

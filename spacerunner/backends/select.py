@@ -8,10 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from spacerunner.backends.base import Backend, Instance
+from spacerunner.backends.kind import BackendKind
 from spacerunner.backends.local import LocalBackend
 from spacerunner.launch.plan import ContainerPlan, LaunchPlan
-
-KINDS = ("auto", "local", "docker")
+from spacerunner.limits.model import LimitsMode
 
 
 class AutoBackend(Backend):
@@ -21,8 +21,8 @@ class AutoBackend(Backend):
     name = "auto"
 
     def __init__(self, local: LocalBackend, make_docker: Callable[[], Backend]) -> None:
+        super().__init__(local.log_dir)
         self.local = local
-        self.log_dir = local.log_dir
         self._make_docker = make_docker
         self.docker: Backend | None = None
         self._making = asyncio.Lock()
@@ -35,6 +35,11 @@ class AutoBackend(Backend):
             return await self.docker.start(plan)
         return await self.local.start(plan)
 
+    @property
+    def instances(self) -> frozenset[Instance]:
+        docker = self.docker.instances if self.docker is not None else frozenset()
+        return self.local.instances | docker
+
     async def close(self) -> None:
         try:
             await self.local.close()
@@ -44,7 +49,12 @@ class AutoBackend(Backend):
 
 
 def make_backend(
-    kind: str, log_dir: Path, *, state_dir: Path, scratch_root: Path, limits_mode: str
+    kind: BackendKind,
+    log_dir: Path,
+    *,
+    state_dir: Path,
+    scratch_root: Path,
+    limits_mode: LimitsMode,
 ) -> Backend:
     """The backend ``kind`` names; its containers are labelled as ``state_dir``'s."""
     from spacerunner.backends.docker.engine import owner_key
@@ -54,7 +64,7 @@ def make_backend(
 
         return DockerBackend(log_dir, owner=owner_key(state_dir))
 
-    if kind == "docker":
+    if kind is BackendKind.DOCKER:
         return docker()
     local = LocalBackend(log_dir, scratch_root=scratch_root, limits_mode=limits_mode)
-    return local if kind == "local" else AutoBackend(local, docker)
+    return local if kind is BackendKind.LOCAL else AutoBackend(local, docker)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import sys
@@ -28,6 +29,10 @@ def config_dict(config: SpaceConfig) -> dict[str, Any]:
     data["extra"] = dict(config.extra)
     data["warnings"] = [str(w) for w in config.warnings]
     return {k: plain(v) for k, v in data.items()}
+
+
+def check_main(args: argparse.Namespace) -> int:
+    return check_command(args.path, as_json=args.json, strict=args.strict)
 
 
 def check_command(path: Path, *, as_json: bool = False, strict: bool = False) -> int:

@@ -12,6 +12,7 @@ from typing import Any
 from spacerunner.errors import SpacerunnerError
 from spacerunner.paths import state_dir
 from spacerunner.units import format_size
+from spacerunner.urls import space_api
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,7 +78,7 @@ def ps_command(args: argparse.Namespace) -> int:
 
 def logs_command(args: argparse.Namespace) -> int:
     query = f"?tail={args.tail}" + ("&follow=1" if args.follow else "")
-    with _request(args, "GET", f"/api/spaces/{args.name}/logs{query}") as response:
+    with _request(args, "GET", space_api(args.name, "logs") + query) as response:
         for raw in response:
             sys.stdout.write(raw.decode("utf-8", "replace"))
             sys.stdout.flush()
@@ -85,7 +86,7 @@ def logs_command(args: argparse.Namespace) -> int:
 
 
 def action_command(args: argparse.Namespace) -> int:
-    with _request(args, "POST", f"/api/spaces/{args.name}/{args.command}") as response:
+    with _request(args, "POST", space_api(args.name, args.command)) as response:
         facts = json.loads(response.read())
     print(
         f"{facts['name']}: {facts['state']}" + (f" ({facts['reason']})" if facts["reason"] else "")

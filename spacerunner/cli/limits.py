@@ -3,10 +3,27 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from spacerunner.backends.select import KINDS
+from spacerunner.backends.kind import BackendKind
+from spacerunner.defaults import DEFAULTS
 from spacerunner.errors import SpacerunnerError
 from spacerunner.limits import LimitSettings
+from spacerunner.limits.model import LimitsMode
+
+if TYPE_CHECKING:
+    from spacerunner.launcher import SpaceSettings
+
+
+def add_backend_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--backend",
+        choices=[kind.value for kind in BackendKind],
+        default=DEFAULTS.backend.value,
+        help="local: processes; docker: every Space in a container ($DOCKER_HOST); auto: "
+        f"processes, and containers for sdk: docker Spaces (default {DEFAULTS.backend})",
+    )
 
 
 def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,8 +39,8 @@ def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-limits", action="store_true", help="run apps without any limit")
     group.add_argument(
         "--limits",
-        choices=["auto", "watchdog"],
-        default="auto",
+        choices=[mode.value for mode in LimitsMode],
+        default=DEFAULTS.limits_mode.value,
         help="auto: cgroups and a size-capped disk where they work, watched "
         "otherwise; watchdog: only watch (default auto)",
     )
@@ -32,13 +49,6 @@ def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run apps inside bubblewrap: uid 1000 without capabilities, a read-only system, "
         "no network but loopback",
-    )
-    group.add_argument(
-        "--backend",
-        choices=KINDS,
-        default="auto",
-        help="local: processes; docker: every Space in a container ($DOCKER_HOST); auto: "
-        "processes, and containers for sdk: docker Spaces (default auto)",
     )
     group.add_argument(
         "--persistent",
@@ -55,7 +65,7 @@ def settings_from(args: argparse.Namespace) -> LimitSettings:
         cpus=args.cpus,
         disk=args.disk,
         pids=args.pids,
-        mode=args.limits,
+        mode=LimitsMode(args.limits),
         persistent=args.persistent,
         sandbox=args.sandbox,
     )
@@ -64,3 +74,18 @@ def settings_from(args: argparse.Namespace) -> LimitSettings:
     except ValueError as exc:
         raise SpacerunnerError(str(exc)) from exc
     return settings
+
+
+def space_settings(args: argparse.Namespace, variables: Mapping[str, str]) -> SpaceSettings:
+    """What every Space of this ``run`` or ``serve`` is launched with, from its flags."""
+    from spacerunner.cli.envs import builder_from
+    from spacerunner.envs import EnvMode
+    from spacerunner.launcher import SpaceSettings
+
+    return SpaceSettings(
+        variables=variables,
+        env_mode=EnvMode(args.env),
+        builder=builder_from(args),
+        limits=settings_from(args),
+        backend=BackendKind(args.backend),
+    )

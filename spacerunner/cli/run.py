@@ -11,10 +11,8 @@ import time
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
-from spacerunner.cli.envs import builder_from
-from spacerunner.cli.limits import settings_from
+from spacerunner.cli.limits import space_settings
 from spacerunner.config import load_space
-from spacerunner.envs import EnvMode
 from spacerunner.errors import AppExitedError, StartupTimeoutError
 from spacerunner.launch.envfile import read_env_file
 from spacerunner.paths import log_dir
@@ -42,12 +40,8 @@ def run_command(args: argparse.Namespace) -> int:
     options = RunOptions(
         host=args.host,
         port=args.port,
-        variables=variables,
         log_dir=args.log_dir or log_dir(),
-        env_mode=EnvMode(args.env),
-        builder=builder_from(args),
-        limits=settings_from(args),
-        backend=args.backend,
+        space=space_settings(args, variables),
     )
     return event_loop_runner()(_run(SpaceRun(config, options), quiet=args.quiet))
 

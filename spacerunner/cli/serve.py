@@ -6,18 +6,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from spacerunner.cli.envs import builder_from
-from spacerunner.cli.limits import settings_from
+from spacerunner.cli.limits import space_settings
 from spacerunner.cli.run import event_loop_runner, say, stop_on_signals
 from spacerunner.config.parse import parse_duration
-from spacerunner.envs import EnvMode
+from spacerunner.defaults import DEFAULTS
 from spacerunner.errors import SpacerunnerError
 from spacerunner.launch.envfile import read_env_file
 from spacerunner.paths import state_dir
 from spacerunner.server.facts import space_facts
 from spacerunner.server.serve import Portfolio, ServeOptions
 from spacerunner.supervisor import Policy
-from spacerunner.supervisor.supervisor import SpaceOptions
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,11 +26,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[Path("spaces")],
         help="folders of Spaces, or Space folders (default: spaces/)",
     )
-    parser.add_argument("--port", type=int, default=8000, help="port to serve on (default 8000)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULTS.serve_port,
+        help=f"port to serve on (default {DEFAULTS.serve_port})",
+    )
     parser.add_argument(
         "--host",
-        default="127.0.0.1",
-        help="address to serve on (default 127.0.0.1; see README before exposing it)",
+        default=DEFAULTS.host,
+        help=f"address to serve on (default {DEFAULTS.host}; see README before exposing it)",
     )
     parser.add_argument(
         "--token",
@@ -40,9 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--idle-timeout",
-        default="30m",
+        default=DEFAULTS.idle_timeout,
         help="sleep a Space after this long without visitors, e.g. 30m, 90s; "
-        "0 = never (default 30m)",
+        f"0 = never (default {DEFAULTS.idle_timeout})",
     )
     parser.add_argument(
         "--env-file", type=Path, help="KEY=value variables and secrets for every Space"
@@ -73,14 +76,8 @@ def serve_command(args: argparse.Namespace) -> int:
         port=args.port,
         token=args.token,
         policy=Policy(idle_timeout=idle, watch=not args.no_watch),
-        spaces=SpaceOptions(
-            variables=read_env_file(args.env_file) if args.env_file else {},
-            env_mode=EnvMode(args.env),
-            builder=builder_from(args),
-            limits=settings_from(args),
-        ),
+        spaces=space_settings(args, read_env_file(args.env_file) if args.env_file else {}),
         state_dir=args.state_dir or state_dir(),
-        backend=args.backend,
     )
     return event_loop_runner()(_serve(Portfolio(options)))
 

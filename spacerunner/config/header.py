@@ -7,12 +7,12 @@ so that scalars like ``python_version: 3.10`` can be read as written rather than
 
 from __future__ import annotations
 
-import codecs
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from spacerunner import textfile
 from spacerunner.errors import ConfigError, Problem
 
 README = "README.md"
@@ -46,9 +46,7 @@ def find_readme(path: Path) -> Path:
 def decode(readme: Path, data: bytes) -> str:
     """README text from bytes in UTF-8 (with or without BOM) or UTF-16 (with BOM)."""
     try:
-        if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-            return data.decode("utf-16")
-        return data.decode("utf-8-sig")
+        return textfile.decode(data)
     except UnicodeDecodeError as exc:
         raise ConfigError(
             [

@@ -11,6 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from spacerunner.errors import Problem
+from spacerunner.hardware import FLAVORS
 
 
 class Sdk(StrEnum):
@@ -20,32 +21,24 @@ class Sdk(StrEnum):
     DOCKER = "docker"
 
 
-COLORS: tuple[str, ...] = ("red", "yellow", "green", "blue", "indigo", "purple", "pink", "gray")
-"""The thumbnail gradient colours Spaces accepts for ``colorFrom`` / ``colorTo``."""
+COLOR_HEX: dict[str, str] = {
+    "red": "#f87171",
+    "yellow": "#facc15",
+    "green": "#4ade80",
+    "blue": "#60a5fa",
+    "indigo": "#818cf8",
+    "purple": "#c084fc",
+    "pink": "#f472b6",
+    "gray": "#9ca3af",
+}
+"""The thumbnail gradient colours Spaces accepts for ``colorFrom`` / ``colorTo``, and how the
+gallery draws each."""
+COLORS: tuple[str, ...] = tuple(COLOR_HEX)
 
 DEFAULT_COLOR = "gray"
 
-HARDWARE: tuple[str, ...] = (
-    "cpu-basic",
-    "cpu-upgrade",
-    "t4-small",
-    "t4-medium",
-    "l4x1",
-    "l4x4",
-    "l40sx1",
-    "l40sx4",
-    "l40sx8",
-    "a10g-small",
-    "a10g-large",
-    "a10g-largex2",
-    "a10g-largex4",
-    "a100-large",
-    "h100",
-    "h100x8",
-    "v5e-1x1",
-    "v5e-2x2",
-    "v5e-2x4",
-)
+HARDWARE: tuple[str, ...] = tuple(FLAVORS)
+"""The ``suggested_hardware`` values Spaces accepts."""
 STORAGE: tuple[str, ...] = ("small", "medium", "large")
 HEADER_STYLES: tuple[str, ...] = ("default", "mini")
 ALLOWED_CUSTOM_HEADERS: tuple[str, ...] = (

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from spacerunner import textfile
 from spacerunner.config.model import Sdk, SpaceConfig
 
 ENV_FORMAT = 1
@@ -31,9 +32,7 @@ def read_text(path: Path) -> str:
         data = path.read_bytes()
     except FileNotFoundError:
         return ""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
-    return data.decode("utf-8-sig", errors="replace")
+    return textfile.decode(data, errors="replace")
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from types import MappingProxyType
 
-from spacerunner.config.model import Sdk, SpaceConfig
+from spacerunner.config.model import DEFAULT_PYTHON_VERSION, Sdk, SpaceConfig
 from spacerunner.envs.spec import spec_for
 from spacerunner.errors import LaunchError
 from spacerunner.launch.plan import ContainerPlan, HttpProbe
@@ -17,7 +17,6 @@ from spacerunner.launch.sdks import (
     space_environment,
 )
 
-DEFAULT_PYTHON = "3.10"
 """Spaces' Python when the header names none."""
 UV_VERSION = "0.13.9"
 """The uv the generated images install with (pinned, so an image rebuilds the same way)."""
@@ -29,7 +28,7 @@ def generated_dockerfile(config: SpaceConfig) -> str:
     ``sdk_version`` (with the same companions and compatibility pins as a local environment),
     the Space copied in, and a non-root user with uid 1000."""
     spec = spec_for(config)
-    python = ".".join((config.python_version or DEFAULT_PYTHON).split(".")[:2])
+    python = ".".join((config.python_version or DEFAULT_PYTHON_VERSION).split(".")[:2])
     sdk = spec.sdk_requirement
     extra = "".join(f" {name}" for name in spec.companions)
     lines = [

@@ -160,10 +160,19 @@ def own_cgroups() -> dict[str, str]:
     return found
 
 
+SUPERVISOR_LEAF = "spacerunner-supervisor"
+"""cgroup v2: the leaf spacerunner moves itself into so that its own cgroup may have
+controllers for its children (see :func:`_enable_controllers`)."""
+
+
 def _v2_base() -> Path | None:
+    """The v2 cgroup app cgroups are made under: spacerunner's own, or the one above its
+    supervisor leaf once it has moved there (never the leaf: that would nest each start deeper)."""
     own = own_cgroups().get("")
     if own is None:
         return None
+    if own.rstrip("/").endswith("/" + SUPERVISOR_LEAF):
+        own = own.rstrip("/").removesuffix("/" + SUPERVISOR_LEAF) or "/"
     for mount in (ROOT, ROOT / "unified"):
         if (mount / "cgroup.controllers").exists():
             base = mount / own.lstrip("/")
@@ -302,7 +311,7 @@ def _enable_controllers(base: Path, wanted: list[str]) -> None:
     except OSError as exc:
         if exc.errno != errno.EBUSY:
             raise
-        leaf = base / "spacerunner-supervisor"
+        leaf = base / SUPERVISOR_LEAF
         leaf.mkdir(exist_ok=True)
         for pid in (base / "cgroup.procs").read_text().split():
             with contextlib.suppress(OSError):
@@ -315,16 +324,20 @@ def sweep() -> list[str]:
     what a spacerunner killed with SIGKILL could not remove itself. Processes still in them are
     killed first."""
     own = own_cgroups()
+    bases: list[tuple[int, str, Path]] = [
+        (1, controller, ROOT / controller / own[controller].lstrip("/"))
+        for controller in ("memory", "cpu", "cpuacct", "pids", "freezer")
+        if controller in own
+    ]
+    if (v2 := _v2_base()) is not None:
+        bases.append((2, "unified", v2))
     removed: list[str] = []
-    for controller in ("memory", "cpu", "cpuacct", "pids", "freezer"):
-        if controller not in own:
-            continue
-        base = ROOT / controller / own[controller].lstrip("/")
+    for version, controller, base in bases:
         for directory in base.glob("spacerunner-*") if base.is_dir() else ():
             parts = directory.name.rsplit("-", 2)
             if len(parts) != 3 or not parts[1].isdigit() or pid_alive(int(parts[1])):
-                continue
-            stale = AppCgroup(1, directory.name, {controller: directory})
+                continue  # the supervisor leaf, or an app cgroup of a live spacerunner
+            stale = AppCgroup(version, directory.name, {controller: directory})
             stale.kill()
             stale.remove(timeout=1.0)
             if not directory.exists():

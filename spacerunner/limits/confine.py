@@ -22,7 +22,7 @@ import psutil
 from spacerunner.limits import cgroups
 from spacerunner.limits.cgroups import AppCgroup
 from spacerunner.limits.disk import Scratch
-from spacerunner.limits.model import Limits
+from spacerunner.limits.model import Limits, LimitsMode
 from spacerunner.units import format_size
 
 _PR_SET_PDEATHSIG = 1
@@ -146,14 +146,18 @@ def _tree_usage(pid: int) -> tuple[int | None, float | None]:
 
 
 def confine(
-    name: str, limits: Limits | None, scratch_root: Path | None, *, mode: str = "auto"
+    name: str,
+    limits: Limits | None,
+    scratch_root: Path | None,
+    *,
+    mode: LimitsMode = LimitsMode.AUTO,
 ) -> Confinement:
     """Set up the limits of one run. ``mode``: 'auto' (cgroups where they work) or 'watchdog'
     (force the fallback, for tests and hosts where cgroups misbehave)."""
     if limits is None:
         return Confinement(None, report=["no limits (--no-limits)"])
     unique = f"spacerunner-{name}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    cgroup = cgroups.create(unique, limits) if mode == "auto" else None
+    cgroup = cgroups.create(unique, limits) if mode is LimitsMode.AUTO else None
     confinement = Confinement(limits, cgroup)
     enforced = cgroup.enforced if cgroup is not None else set()
     how = f"cgroup v{cgroup.version}" if cgroup is not None else ""
@@ -161,7 +165,7 @@ def confine(
         "; ".join(cgroup.problems)
         if cgroup is not None and cgroup.problems
         else "forced by --limits watchdog"
-        if mode == "watchdog"
+        if mode is LimitsMode.WATCHDOG
         else _no_cgroup()
     )
     report = confinement.report
@@ -200,7 +204,7 @@ def confine(
     if limits.nofile is not None:
         report.append(f"open files {limits.nofile}: enforced (rlimit)")
     if scratch_root is not None:
-        scratch = Scratch.create(scratch_root, name, limits.disk, mount=mode == "auto")
+        scratch = Scratch.create(scratch_root, name, limits.disk, mount=mode is LimitsMode.AUTO)
         confinement.scratch = scratch
         if limits.disk is not None:
             if scratch.enforced:

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from enum import StrEnum
 
+from spacerunner.hardware import DEFAULT_FLAVOR, FLAVORS, GiB
 from spacerunner.units import format_size, parse_size
-
-GiB = 2**30
 
 
 @dataclass(frozen=True)
 class Limits:
-    memory: int | None = 16 * GiB
+    memory: int | None = FLAVORS[DEFAULT_FLAVOR][1]
     """Bytes of RAM (the app and everything it starts)."""
-    cpus: float | None = 2.0
+    cpus: float | None = float(FLAVORS[DEFAULT_FLAVOR][0])
     disk: int | None = 50 * GiB
     """Bytes of ephemeral disk (its scratch space: HOME, TMPDIR, caches)."""
     pids: int | None = 4096
@@ -80,36 +80,24 @@ def _int(text: str) -> int | None:
         return None
 
 
+class LimitsMode(StrEnum):
+    """How limits are applied."""
+
+    AUTO = "auto"
+    """cgroups and a size-capped disk where they work, watched where they do not."""
+    WATCHDOG = "watchdog"
+    """spacerunner only watches (for tests, and hosts where cgroups misbehave)."""
+
+
 DEFAULT_LIMITS = Limits()
 """Spaces' free tier, cpu-basic: 2 vCPU, 16 GB RAM, 50 GB ephemeral disk."""
 
-HARDWARE_PRESETS: dict[str, tuple[float, int]] = {
-    # flavor: (vCPU, RAM) as Spaces lists them; GPUs are not emulated, only their CPU and RAM
-    "cpu-basic": (2, 16 * GiB),
-    "cpu-upgrade": (8, 32 * GiB),
-    "t4-small": (4, 15 * GiB),
-    "t4-medium": (8, 30 * GiB),
-    "l4x1": (8, 30 * GiB),
-    "l4x4": (48, 186 * GiB),
-    "l40sx1": (8, 62 * GiB),
-    "l40sx4": (48, 382 * GiB),
-    "l40sx8": (192, 1534 * GiB),
-    "a10g-small": (4, 15 * GiB),
-    "a10g-large": (12, 46 * GiB),
-    "a10g-largex2": (24, 92 * GiB),
-    "a10g-largex4": (48, 184 * GiB),
-    "a100-large": (12, 142 * GiB),
-    "h100": (23, 240 * GiB),
-    "h100x8": (184, 1920 * GiB),
-    "v5e-1x1": (22, 44 * GiB),
-    "v5e-2x2": (110, 186 * GiB),
-    "v5e-2x4": (220, 380 * GiB),
-}
+HARDWARE_PRESETS = FLAVORS
 
 
 def limits_for(suggested_hardware: str | None, base: Limits = DEFAULT_LIMITS) -> Limits:
     """The limits of a Space: its ``suggested_hardware`` preset's CPU and RAM, else cpu-basic."""
-    preset = HARDWARE_PRESETS.get(suggested_hardware or "cpu-basic")
+    preset = HARDWARE_PRESETS.get(suggested_hardware or DEFAULT_FLAVOR)
     if preset is None:
         return base
     cpus, memory = preset
@@ -125,8 +113,7 @@ class LimitSettings:
     cpus: str | None = None
     disk: str | None = None
     pids: str | None = None
-    mode: str = "auto"
-    """'auto': cgroups and a mounted disk where they work; 'watchdog': spacerunner watches."""
+    mode: LimitsMode = LimitsMode.AUTO
     persistent: bool = False
     """Give every Space persistent storage (otherwise only those with suggested_storage)."""
     sandbox: bool = False

@@ -9,6 +9,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from spacerunner.backends.base import Endpoint
+from spacerunner.config.model import SpaceConfig
+from spacerunner.launch.plan import LaunchPlan, StaticPlan
 
 Waker = Callable[[], Awaitable[Endpoint]]
 
@@ -44,6 +46,20 @@ class Route:
     def __post_init__(self) -> None:
         self.response_header_names = frozenset(n.lower() for n, _ in self.response_headers)
         self._wake_task: asyncio.Task[Endpoint] | None = None
+
+    @classmethod
+    def for_plan(cls, plan: LaunchPlan, config: SpaceConfig, **more: object) -> Route:
+        """The route of a launch: its prefix and how paths reach the app come from the plan,
+        the headers every response carries from the Space's ``custom_headers``."""
+        route = cls(config.name, prefix=plan.mount, **more)  # type: ignore[arg-type]
+        route.apply(plan, config)
+        return route
+
+    def apply(self, plan: LaunchPlan, config: SpaceConfig) -> None:
+        """Take the routing facts of a (new) launch of this route's Space."""
+        self.strip_prefix = not isinstance(plan, StaticPlan) and plan.strip_prefix
+        self.response_headers = tuple((k.encode(), v.encode()) for k, v in config.custom_headers)
+        self.response_header_names = frozenset(n.lower() for n, _ in self.response_headers)
 
     def wake_soon(self) -> None:
         """Start waking the app without waiting for it (what a browser's first visit does)."""

@@ -18,6 +18,7 @@ from spacerunner.config.model import COLORS
 from spacerunner.errors import ConfigError, TemplateError
 from spacerunner.scaffold.templates import MANIFEST, Template
 from spacerunner.supervisor.discovery import is_label, url_name
+from spacerunner.urls import space_host, space_mount
 
 GITIGNORE = """\
 __pycache__/
@@ -41,7 +42,7 @@ def check_name(name: str) -> str:
     raise TemplateError(
         f"{name!r} cannot name a Space: use 1-63 lower-case letters, digits and single '-', "
         f"starting and ending with a letter or digit{hint}. The name is the folder, the Hub "
-        "repository, the URL /spaces/NAME/ and the host NAME.localhost."
+        f"repository, the URL {space_mount('NAME')}/ and the host {space_host('NAME')}."
     )
 
 

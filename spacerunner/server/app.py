@@ -10,7 +10,6 @@ import asyncio
 import json
 import secrets
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -26,6 +25,7 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
+from spacerunner.defaults import DEFAULTS
 from spacerunner.server.facts import gallery_order, space_facts, tail_file
 from spacerunner.supervisor import ManagedSpace, Supervisor
 from spacerunner.supervisor.space import SpaceUnavailable
@@ -145,7 +145,13 @@ def build_app(supervisor: Supervisor, *, token: str, port: int) -> Starlette:
         space = space_or_404(request.path_params["name"])
         if space is None:
             return not_found(request.path_params["name"], html=False)
-        tail = int(request.query_params.get("tail", "200"))
+        try:
+            tail = int(request.query_params.get("tail", str(DEFAULTS.log_tail)))
+        except ValueError:
+            return JSONResponse(
+                {"error": "tail must be a whole number of lines, e.g. ?tail=200"},
+                status_code=400,
+            )
         follow = request.query_params.get("follow") in ("1", "true", "yes")
         sse = request.query_params.get("format") == "sse"
         lines = _log_lines(space, supervisor, tail, follow)
@@ -209,10 +215,8 @@ async def _log_lines(
     """The last ``tail`` lines, then (with ``follow``) new lines across restarts."""
     log = space.log
     if log is None:
-        log_dir = getattr(supervisor.backend, "log_dir", None)
-        if isinstance(log_dir, Path):
-            for line in tail_file(log_dir / f"{space.name}.log", tail):
-                yield line
+        for line in tail_file(supervisor.backend.log_dir / f"{space.name}.log", tail):
+            yield line
         tail = 0
     elif not follow:
         for line in log.tail(tail):

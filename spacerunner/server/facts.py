@@ -7,25 +7,16 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from spacerunner.config.model import COLOR_HEX, DEFAULT_COLOR
 from spacerunner.supervisor.space import ManagedSpace
-
-COLOR_HEX = {
-    "red": "#f87171",
-    "yellow": "#facc15",
-    "green": "#4ade80",
-    "blue": "#60a5fa",
-    "indigo": "#818cf8",
-    "purple": "#c084fc",
-    "pink": "#f472b6",
-    "gray": "#9ca3af",
-}
+from spacerunner.urls import space_host, space_mount, space_page
 
 
 def space_facts(space: ManagedSpace, port: int) -> dict[str, Any]:
     config = space.config
     now = time.monotonic()
     instance = space.instance
-    pid = getattr(instance, "pid", None) if instance is not None else None
+    pid = instance.status().pid if instance is not None else None
     return {
         "name": space.name,
         "title": space.title,
@@ -35,11 +26,11 @@ def space_facts(space: ManagedSpace, port: int) -> dict[str, Any]:
         "short_description": config.short_description if config else None,
         "tags": list(config.tags) if config else [],
         "pinned": bool(config and config.pinned),
-        "color_from": config.color_from if config else "gray",
-        "color_to": config.color_to if config else "gray",
+        "color_from": config.color_from if config else DEFAULT_COLOR,
+        "color_to": config.color_to if config else DEFAULT_COLOR,
         "gradient": [
-            COLOR_HEX.get(config.color_from if config else "gray", "#9ca3af"),
-            COLOR_HEX.get(config.color_to if config else "gray", "#9ca3af"),
+            COLOR_HEX[config.color_from if config else DEFAULT_COLOR],
+            COLOR_HEX[config.color_to if config else DEFAULT_COLOR],
         ],
         "disable_embedding": bool(config and config.disable_embedding),
         "full_width": bool(config and config.full_width),
@@ -56,9 +47,9 @@ def space_facts(space: ManagedSpace, port: int) -> dict[str, Any]:
         "active_requests": space.route.active_requests,
         "usage": instance.usage() if instance is not None else None,
         "path": str(space.path),
-        "url": f"/spaces/{space.name}/",
-        "host_url": f"http://{space.name}.localhost:{port}/",
-        "page": f"/space/{space.name}",
+        "url": f"{space_mount(space.name)}/",
+        "host_url": f"http://{space_host(space.name)}:{port}/",
+        "page": space_page(space.name),
     }
 
 

@@ -14,19 +14,20 @@ import os
 import secrets
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import uvicorn
 
 from spacerunner.backends.base import Upstream
 from spacerunner.backends.select import make_backend
+from spacerunner.defaults import DEFAULTS
+from spacerunner.launcher import Launcher, SpaceSettings
 from spacerunner.paths import state_dir as default_state_dir
 from spacerunner.proxy import ProxyServer, Route, Router
 from spacerunner.server.app import build_app
 from spacerunner.supervisor import Policy, Supervisor
 from spacerunner.supervisor.state import StateFile
-from spacerunner.supervisor.supervisor import SpaceOptions
 
 CONTROL = "_control"
 """The route of the control app (no Space name starts with '_')."""
@@ -35,14 +36,12 @@ CONTROL = "_control"
 @dataclass(frozen=True)
 class ServeOptions:
     dirs: tuple[Path, ...]
-    host: str = "127.0.0.1"
-    port: int = 8000
+    host: str = DEFAULTS.host
+    port: int = DEFAULTS.serve_port
     token: str | None = None
     policy: Policy = field(default_factory=Policy)
-    spaces: SpaceOptions = field(default_factory=SpaceOptions)
+    spaces: SpaceSettings = field(default_factory=SpaceSettings)
     state_dir: Path = field(default_factory=default_state_dir)
-    backend: str = "auto"
-    """See spacerunner.backends.select: 'auto', 'local' or 'docker'."""
 
 
 class _EmbeddedUvicorn(uvicorn.Server):
@@ -75,25 +74,22 @@ class Portfolio:
         await self.proxy.start(options.host, options.port)
         port = self.proxy.port
         serve_dir = options.state_dir / "serve" / str(port)
+        settings = options.spaces
         backend = make_backend(
-            options.backend,
+            settings.backend,
             serve_dir / "logs",
             state_dir=serve_dir,
             scratch_root=serve_dir / "scratch",
-            limits_mode=options.spaces.limits.mode,
+            limits_mode=settings.limits.mode,
         )
         self.supervisor = Supervisor(
             list(options.dirs),
-            backend,
+            Launcher(settings, backend),
             self.router,
             state=StateFile(serve_dir / "state.json"),
             public_port=port,
             policy=options.policy,
-            options=replace(
-                options.spaces,
-                data_root=serve_dir / "data",
-                container=options.spaces.container or options.backend == "docker",
-            ),
+            data_root=serve_dir / "data",
         )
         await self.supervisor.start()
         await self._start_control(port)

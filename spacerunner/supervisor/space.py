@@ -14,34 +14,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections import deque
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from spacerunner.backends.base import Endpoint, Instance, Upstream
-from spacerunner.backends.local import LocalProcess, open_log
+from spacerunner.backends.base import Endpoint, Instance
 from spacerunner.backends.logs import AppLog
-from spacerunner.backends.probe import http_status
-from spacerunner.config import Sdk, SpaceConfig, load_space
-from spacerunner.envs import Environment, environment_needed
+from spacerunner.config import SpaceConfig, load_space
 from spacerunner.errors import (
     AppExitedError,
-    BackendError,
     ConfigError,
-    EnvBuildError,
-    LaunchError,
     SpacerunnerError,
     StartupTimeoutError,
 )
-from spacerunner.launch.plan import ContainerPlan, ProcessPlan
-from spacerunner.launch.sdks import build_plan, space_options
+from spacerunner.launcher import Placement
 from spacerunner.proxy.routes import Route
+from spacerunner.supervisor.context import SpaceContext
 from spacerunner.supervisor.state import process_identity
-
-if TYPE_CHECKING:
-    from spacerunner.supervisor.supervisor import Supervisor
+from spacerunner.urls import space_host, space_mount
 
 
 class SpaceState(StrEnum):
@@ -61,30 +51,31 @@ class SpaceUnavailable(SpacerunnerError):
 
 class ManagedSpace:
     def __init__(
-        self, name: str, path: Path, supervisor: Supervisor, problem: str | None = None
+        self, name: str, path: Path, context: SpaceContext, problem: str | None = None
     ) -> None:
         self.name = name
         self.path = path
-        self.sup = supervisor
+        self.ctx = context
         self.config: SpaceConfig | None = None
         self.name_problem = problem
         self.state = SpaceState.SLEEPING
         self.reason: str | None = None
         self.instance: Instance | None = None
         self.log: AppLog | None = None
-        """The log of the latest run (kept after the app ends)."""
+        """The log of the latest build or run (kept after the app ends)."""
         self.crashes: deque[float] = deque()
         self.restarts = 0
         self.started_at: float | None = None
         self.ready_at: float | None = None
         self.last_exit: str | None = None
-        self.route = Route(name, prefix=f"/spaces/{name}", host=f"{name}.localhost")
+        self.route = Route(name, prefix=space_mount(name), host=space_host(name))
         self._lock = asyncio.Lock()
         self._start_task: asyncio.Task[Endpoint] | None = None
         self._restart_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._exit_reason: str | None = None
         self._expected_exit = False
+        context.router.add(self.route)
         self.reload()
 
     # --- configuration ---
@@ -98,19 +89,6 @@ class ManagedSpace:
         except ConfigError as exc:
             self.config = None
             problem = str(exc)
-        config = self.config
-        route = Route(
-            self.name,
-            prefix=f"/spaces/{self.name}",
-            host=f"{self.name}.localhost",
-            strip_prefix=config is not None and config.sdk in (Sdk.GRADIO, Sdk.DOCKER),
-            response_headers=tuple((k.encode(), v.encode()) for k, v in config.custom_headers)
-            if config is not None
-            else (),
-            endpoint=self.route.endpoint,
-        )
-        self.route = route
-        self.sup.router.add(route)
         if problem is not None:
             self._set(SpaceState.ERROR, problem)
         elif self.state is SpaceState.ERROR and self.instance is None:
@@ -122,6 +100,11 @@ class ManagedSpace:
     @property
     def title(self) -> str:
         return self.config.title if self.config is not None else self.name
+
+    def mark_stopped(self) -> None:
+        """Stopped by an admin (in an earlier server): stays down until an admin starts it."""
+        if self.config is not None and self.instance is None:
+            self._set(SpaceState.STOPPED, "stopped by an admin")
 
     def _set(self, state: SpaceState, reason: str | None) -> None:
         self.state, self.reason = state, reason
@@ -170,92 +153,72 @@ class ManagedSpace:
             self._start_task = asyncio.create_task(self._start(), name=f"start:{self.name}")
         return await asyncio.shield(self._start_task)
 
+    def _placement(self) -> Placement:
+        root = self.ctx.data_root
+        return Placement(
+            public_host=f"{space_host(self.name)}:{self.ctx.public_port}",
+            mount=space_mount(self.name),
+            data_dir=root / self.name if root is not None else None,
+        )
+
+    def _building(self, log: AppLog) -> None:
+        self.log = log
+        self._set(SpaceState.BUILDING, None)
+        self.ctx.changed()
+
     async def _start(self) -> Endpoint:
         async with self._lock:
             if self.state is SpaceState.RUNNING and self.route.endpoint is not None:
                 return self.route.endpoint
             config = self.config
             assert config is not None
+            clock, grace = self.ctx.clock, self.ctx.policy.stop_grace
             self._set(SpaceState.STARTING, None)
-            self.started_at, self.ready_at = time.time(), None
+            self.started_at, self.ready_at = clock.time(), None
             self._expected_exit = False
             self._exit_reason = None
             try:
-                env = await self._environment(config)
-                self._set(SpaceState.STARTING, None)
-                plan = build_plan(
-                    config,
-                    space_options(
-                        config,
-                        env=env,
-                        python=self.sup.options.python,
-                        settings=self.sup.options.limits,
-                        data_dir=root / self.name if (root := self.sup.options.data_root) else None,
-                        mount=f"/spaces/{self.name}",
-                        public_host=f"{self.name}.localhost:{self.sup.public_port}",
-                        author=self.sup.options.author,
-                        variables=self.sup.options.variables,
-                        container=self.sup.options.container,
-                    ),
+                launched = await self.ctx.launcher.launch(
+                    config, self._placement(), on_build=self._building
                 )
-                instance = await self.sup.backend.start(plan)
-            except (LaunchError, BackendError, EnvBuildError) as exc:
+            except (SpacerunnerError, OSError) as exc:
                 self._fail(str(exc).split("\n", 1)[0])
                 raise SpaceUnavailable(self.route.down_reason) from exc
+            instance = launched.instance
+            self.route.apply(launched.plan, config)
             self.instance = instance
             self.log = instance.log
+            self._set(SpaceState.STARTING, None)
             self._remember_pid(instance)
+            self.ctx.changed()
             try:
                 await instance.wait_ready(config.startup_duration_timeout)
             except (AppExitedError, StartupTimeoutError) as exc:
                 self._expected_exit = True
-                await instance.stop(self.sup.policy.stop_grace)
+                await instance.stop(grace)
                 self.instance = None
                 self._forget_pid()
                 self._fail(str(exc).split("\n", 1)[0])
                 raise SpaceUnavailable(self.route.down_reason) from exc
             except asyncio.CancelledError:
                 self._expected_exit = True
-                await asyncio.shield(instance.stop(self.sup.policy.stop_grace))
+                await asyncio.shield(instance.stop(grace))
                 self.instance = None
                 self._forget_pid()
                 raise
-            self.ready_at = time.time()
-            self.route.last_active = time.monotonic()
+            self.ready_at = clock.time()
+            self.route.last_active = clock.monotonic()
             self._set(SpaceState.RUNNING, None)
+            self.ctx.changed()
             self._spawn(self._watch(instance))
-            if (
-                isinstance(plan, ProcessPlan | ContainerPlan)
-                and self.sup.policy.health_interval > 0
-            ):
-                self._spawn(self._health(instance, plan))
+            if self.ctx.policy.health_interval > 0:
+                self._spawn(self._health(instance))
             return instance.endpoint
-
-    async def _environment(self, config: SpaceConfig) -> Environment | None:
-        """The Space's built environment, or ``None`` for spacerunner's own interpreter."""
-        options = self.sup.options
-        spec = None if options.container else environment_needed(config, options.env_mode)
-        if spec is None:
-            return None
-        self._set(SpaceState.BUILDING, None)
-        self.sup.changed()
-        log_dir = getattr(self.sup.backend, "log_dir", None)
-        where = log_dir if isinstance(log_dir, Path) else self.path
-        build_log = open_log(where, f"{self.name}.build")
-        self.log = build_log
-        try:
-            env = await self.sup.builder.ensure(spec, build_log.feed)
-        except EnvBuildError as exc:
-            build_log.note(str(exc))
-            raise
-        finally:
-            build_log.close()
-        return env
 
     def _fail(self, reason: str) -> None:
         self.last_exit = reason
         self._set(SpaceState.ERROR, reason)
-        self.sup.changed()
+        self.ctx.changed()
 
     def _spawn(self, coro: object) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
@@ -263,14 +226,17 @@ class ManagedSpace:
         task.add_done_callback(self._tasks.discard)
 
     def _remember_pid(self, instance: Instance) -> None:
-        if isinstance(instance, LocalProcess):
-            identity = process_identity(instance.pid)
-            self.sup.state.record(self.name).pids = [identity] if identity else []
-            self.sup.state.save()
+        pid = instance.status().pid
+        if pid is not None:
+            identity = process_identity(pid)
+            self.ctx.state.record(self.name).pids = [identity] if identity else []
+            self.ctx.state.save()
 
     def _forget_pid(self) -> None:
-        self.sup.state.record(self.name).pids = []
-        self.sup.state.save()
+        record = self.ctx.state.record(self.name)
+        if record.pids:
+            record.pids = []
+            self.ctx.state.save()
 
     # --- watching ---
 
@@ -282,11 +248,11 @@ class ManagedSpace:
         self._forget_pid()
         reason = self._exit_reason or status.reason or "ended"
         self.last_exit = reason
-        now = time.monotonic()
+        policy = self.ctx.policy
+        now = self.ctx.clock.monotonic()
         self.crashes.append(now)
-        while self.crashes and now - self.crashes[0] > self.sup.policy.crash_window:
+        while self.crashes and now - self.crashes[0] > policy.crash_window:
             self.crashes.popleft()
-        policy = self.sup.policy
         if len(self.crashes) > policy.max_crashes:
             self._fail(
                 f"{reason}; it crashed {len(self.crashes)} times in "
@@ -297,26 +263,23 @@ class ManagedSpace:
         self._set(SpaceState.RESTARTING, f"{reason}; restarting in {delay:g}s")
         instance.log.note(f"crashed ({reason}); restarting in {delay:g}s")
         self._restart_task = asyncio.create_task(self._restart_after(delay))
-        self.sup.changed()
+        self.ctx.changed()
 
     async def _restart_after(self, delay: float) -> None:
-        await asyncio.sleep(delay)
+        await self.ctx.clock.sleep(delay)
         self.restarts += 1
         with contextlib.suppress(SpaceUnavailable):
             await self.start()
 
-    async def _health(self, instance: Instance, plan: ProcessPlan | ContainerPlan) -> None:
-        policy = self.sup.policy
+    async def _health(self, instance: Instance) -> None:
+        policy = self.ctx.policy
         failures = 0
-        endpoint = instance.endpoint
-        assert isinstance(endpoint, Upstream)
+        timeout = min(5.0, max(0.5, policy.health_interval))
         while self.instance is instance and self.state is SpaceState.RUNNING:
-            await asyncio.sleep(policy.health_interval)
+            await self.ctx.clock.sleep(policy.health_interval)
             if self.instance is not instance or self.state is not SpaceState.RUNNING:
                 return
-            timeout = min(5.0, max(0.5, policy.health_interval))
-            code = await http_status(endpoint, plan.probe.path, timeout=timeout)
-            failures = 0 if code is not None and code < 500 else failures + 1
+            failures = 0 if await instance.healthy(timeout) else failures + 1
             if failures >= policy.health_failures:
                 self._exit_reason = f"stopped answering health checks ({failures} in a row)"
                 instance.log.note(self._exit_reason + "; restarting")
@@ -339,7 +302,7 @@ class ManagedSpace:
             if instance is not None:
                 self._expected_exit = True
                 self._set(SpaceState.STOPPING, None)
-                await instance.stop(self.sup.policy.stop_grace)
+                await instance.stop(self.ctx.policy.stop_grace)
                 self.instance = None
                 self._forget_pid()
             if self.state is SpaceState.ERROR and self.config is None:
@@ -348,18 +311,18 @@ class ManagedSpace:
                 self._set(SpaceState.SLEEPING, "asleep after being idle")
             else:
                 self._set(SpaceState.STOPPED, "stopped by an admin")
-        record = self.sup.state.record(self.name)
+        record = self.ctx.state.record(self.name)
         if remember and record.stopped != (not sleep):
             record.stopped = not sleep
-            self.sup.state.save()
-        self.sup.changed()
+            self.ctx.state.save()
+        self.ctx.changed()
 
     async def admin_start(self) -> None:
         """An admin's start: clears a stop or an error and starts now."""
-        record = self.sup.state.record(self.name)
+        record = self.ctx.state.record(self.name)
         if record.stopped:
             record.stopped = False
-            self.sup.state.save()
+            self.ctx.state.save()
         if self.state in (SpaceState.STOPPED, SpaceState.ERROR) and self.config is not None:
             self.crashes.clear()
             self._set(SpaceState.SLEEPING, None)
@@ -379,4 +342,4 @@ class ManagedSpace:
         await self.stop(sleep=True, remember=False)
         for task in list(self._tasks):
             task.cancel()
-        self.sup.router.remove(self.name)
+        self.ctx.router.remove(self.name)

@@ -5,20 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sys
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import watchfiles
 
 from spacerunner.backends.base import Backend
 from spacerunner.config.header import README
-from spacerunner.envs import EnvBuilder, EnvMode
-from spacerunner.limits import LimitSettings
-from spacerunner.paths import cache_dir
+from spacerunner.launcher import Launcher
 from spacerunner.proxy.routes import Router
+from spacerunner.supervisor.context import Clock, SpaceContext
 from spacerunner.supervisor.discovery import discover
 from spacerunner.supervisor.policy import Policy
 from spacerunner.supervisor.space import ManagedSpace, SpaceState
@@ -30,43 +26,34 @@ _RESTART_FILES = {"requirements.txt", "pre-requirements.txt", "packages.txt", "D
 _IGNORED_DIRS = {"__pycache__", ".git", "flagged", ".gradio", ".streamlit-cache", "node_modules"}
 
 
-@dataclass(frozen=True)
-class SpaceOptions:
-    """What every supervised Space is launched with."""
-
-    python: str = sys.executable
-    author: str = "local"
-    variables: Mapping[str, str] = field(default_factory=dict, repr=False)
-    env_mode: EnvMode = EnvMode.ISOLATED
-    builder: EnvBuilder | None = None
-    """Builds isolated environments (one from the default cache when not given)."""
-    limits: LimitSettings = field(default_factory=LimitSettings)
-    data_root: Path | None = None
-    """Where persistent storage of Spaces lives (one folder per Space)."""
-    container: bool = False
-    """Run every Space in a container (the Docker backend) rather than only sdk: docker."""
-
-
 class Supervisor:
     def __init__(
         self,
         dirs: list[Path],
-        backend: Backend,
+        launcher: Launcher,
         router: Router,
         *,
         state: StateFile,
         public_port: int,
         policy: Policy | None = None,
-        options: SpaceOptions | None = None,
+        data_root: Path | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.dirs = [d.absolute() for d in dirs]
-        self.backend = backend
+        self.launcher = launcher
         self.router = router
         self.state = state
-        self.public_port = public_port
         self.policy = policy or Policy()
-        self.options = options or SpaceOptions()
-        self.builder = self.options.builder or EnvBuilder(cache_dir())
+        self.context = SpaceContext(
+            launcher=launcher,
+            router=router,
+            state=state,
+            policy=self.policy,
+            public_port=public_port,
+            changed=self.changed,
+            data_root=data_root,
+            clock=clock or Clock(),
+        )
         self.spaces: dict[str, ManagedSpace] = {}
         self.version = 0
         """Bumped at every change people may want to see (state, added, removed)."""
@@ -75,6 +62,10 @@ class Supervisor:
         self._stop_watching = asyncio.Event()
         self._closing: set[asyncio.Future[None]] = set()
         """Spaces whose folders went away, being stopped."""
+
+    @property
+    def backend(self) -> Backend:
+        return self.launcher.backend
 
     # --- lifecycle ---
 
@@ -126,9 +117,9 @@ class Supervisor:
         added = []
         for name, item in found.items():
             if name not in self.spaces:
-                space = ManagedSpace(name, item.path, self, problem=item.problem)
-                if self.state.record(name).stopped and space.config is not None:
-                    space._set(SpaceState.STOPPED, "stopped by an admin")
+                space = ManagedSpace(name, item.path, self.context, problem=item.problem)
+                if self.state.record(name).stopped:
+                    space.mark_stopped()
                 self.spaces[name] = space
                 added.append(name)
         gone = [name for name in self.spaces if name not in found]

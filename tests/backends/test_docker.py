@@ -19,10 +19,12 @@ from helpers import SPACES, LoopThread, start_run
 
 from spacerunner.backends.docker import DockerBackend
 from spacerunner.backends.docker.engine import LABEL, LABEL_OWNER, LABEL_PID, owner_key
+from spacerunner.backends.kind import BackendKind
 from spacerunner.config import load_space
 from spacerunner.errors import BackendError
 from spacerunner.launch import ContainerPlan, LaunchOptions, build_plan
 from spacerunner.launch.ports import free_port
+from spacerunner.launcher import SpaceSettings
 from spacerunner.limits import LimitSettings
 from spacerunner.runner import RunOptions, SpaceRun
 
@@ -202,7 +204,12 @@ def test_local_backend_refuses_container_plans_clearly(tmp_path: Path) -> None:
     assert isinstance(plan, ContainerPlan) and plan.port == 8080
     run = SpaceRun(
         load_space(folder),
-        RunOptions(port=free_port(), log_dir=tmp_path, state_dir=tmp_path, backend="local"),
+        RunOptions(
+            port=free_port(),
+            log_dir=tmp_path,
+            state_dir=tmp_path,
+            space=SpaceSettings(backend=BackendKind.LOCAL),
+        ),
     )
 
     import asyncio
@@ -264,9 +271,9 @@ def test_serve_runs_docker_spaces_beside_local_ones(
     loop_thread: LoopThread, client: docker.DockerClient, tmp_path: Path
 ) -> None:
     from spacerunner.envs import EnvMode
+    from spacerunner.launcher import SpaceSettings
     from spacerunner.server.serve import Portfolio, ServeOptions
     from spacerunner.supervisor import Policy
-    from spacerunner.supervisor.supervisor import SpaceOptions
 
     spaces = tmp_path / "spaces"
     space_copy(spaces, SPACES / "docker-http", "web")
@@ -277,7 +284,7 @@ def test_serve_runs_docker_spaces_beside_local_ones(
             port=0,
             state_dir=tmp_path / "state",
             policy=Policy(watch=False, health_interval=0),
-            spaces=SpaceOptions(env_mode=EnvMode.CURRENT),
+            spaces=SpaceSettings(env_mode=EnvMode.CURRENT),
         )
     )
     loop_thread.run(portfolio.start())

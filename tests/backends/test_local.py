@@ -98,14 +98,16 @@ def test_crash_while_running(tmp_path: Path) -> None:
         backend = LocalBackend(tmp_path)
         instance = await backend.start(build_plan(load_space(SPACES / "http-app")))
         await instance.wait_ready(20)
+        pid = instance.status().pid
         with pytest.raises(Exception):  # noqa: B017, PT011 - the app dies mid-request
             await asyncio.to_thread(fetch, instance, "/crash")
         status = await asyncio.wait_for(instance.wait(), 10)
         assert status.state is State.EXITED
         assert status.reason == "exited with code 3"
+        assert backend.instances == frozenset()  # an ended app is let go (no growth)
         assert instance.log.tail(3)[-2:] == [
             "crashing on request",
-            f"[spacerunner] exited with code 3 (pid {instance.pid})",
+            f"[spacerunner] exited with code 3 (pid {pid})",
         ]
         await backend.close()
 

@@ -13,9 +13,9 @@ from helpers import LoopThread
 
 from spacerunner.config import load_space
 from spacerunner.envs import EnvBuilder, EnvMode
+from spacerunner.launcher import SpaceSettings
 from spacerunner.server.serve import Portfolio, ServeOptions
 from spacerunner.supervisor import Policy
-from spacerunner.supervisor.supervisor import SpaceOptions
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared_processes]
 EXAMPLES = Path(__file__).parents[2] / "spaces"
@@ -31,7 +31,7 @@ def site(loop_thread: LoopThread, tmp_path_factory: pytest.TempPathFactory) -> I
             port=0,
             state_dir=root / "state",
             policy=Policy(watch=False),
-            spaces=SpaceOptions(env_mode=EnvMode.ISOLATED, builder=EnvBuilder(root / "cache")),
+            spaces=SpaceSettings(env_mode=EnvMode.ISOLATED, builder=EnvBuilder(root / "cache")),
         )
     )
     loop_thread.run(portfolio.start())

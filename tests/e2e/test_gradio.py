@@ -11,7 +11,9 @@ from gradio_client import Client
 from helpers import SPACES, LoopThread, Served, close, serve
 
 from spacerunner.config import load_space
+from spacerunner.envs import EnvMode
 from spacerunner.launch.ports import free_port
+from spacerunner.launcher import SpaceSettings
 from spacerunner.runner import RunOptions, SpaceRun
 
 pytestmark = pytest.mark.slow
@@ -36,7 +38,11 @@ def interface(loop_thread: LoopThread, tmp_path_factory: pytest.TempPathFactory)
     """Gradio Interface at the root of its own port, as `spacerunner run` serves it."""
     run = SpaceRun(
         load_space(SPACES / "gradio-interface"),
-        RunOptions(port=free_port(), log_dir=tmp_path_factory.mktemp("logs"), author="tester"),
+        RunOptions(
+            port=free_port(),
+            log_dir=tmp_path_factory.mktemp("logs"),
+            space=SpaceSettings(env_mode=EnvMode.AUTO, author="tester"),
+        ),
     )
 
     async def start() -> None:

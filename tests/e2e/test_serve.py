@@ -17,9 +17,9 @@ from helpers import SPACES, LoopThread
 from websockets.sync.client import connect
 
 from spacerunner.envs import EnvMode
+from spacerunner.launcher import SpaceSettings
 from spacerunner.server.serve import Portfolio, ServeOptions
 from spacerunner.supervisor import Policy
-from spacerunner.supervisor.supervisor import SpaceOptions
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared_processes]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -52,7 +52,7 @@ def site(loop_thread: LoopThread, tmp_path_factory: pytest.TempPathFactory) -> I
             port=0,
             state_dir=root / "state",
             policy=Policy(watch=False),
-            spaces=SpaceOptions(env_mode=EnvMode.CURRENT),  # environments: tests/envs
+            spaces=SpaceSettings(env_mode=EnvMode.CURRENT),  # environments: tests/envs
         )
     )
     loop_thread.run(portfolio.start())

@@ -23,9 +23,9 @@ from spacerunner.envs import EnvBuilder, EnvMode, EnvSpec, spec_for
 from spacerunner.envs.builder import MARKER
 from spacerunner.envs.gc import cached, collect
 from spacerunner.errors import EnvBuildError
+from spacerunner.launcher import SpaceSettings
 from spacerunner.server.serve import Portfolio, ServeOptions
 from spacerunner.supervisor import Policy
-from spacerunner.supervisor.supervisor import SpaceOptions
 
 pytestmark = pytest.mark.slow
 HTTP_APP = (SPACES / "http-app" / "server.py").read_text()
@@ -67,7 +67,7 @@ def portfolio(
                 port=0,
                 state_dir=tmp_path / "state",
                 policy=Policy(health_interval=0, watch=False),
-                spaces=SpaceOptions(env_mode=EnvMode.ISOLATED, builder=builder),
+                spaces=SpaceSettings(env_mode=EnvMode.ISOLATED, builder=builder),
             )
         )
         loop_thread.run(portfolio.start())

@@ -21,8 +21,9 @@ from spacerunner.backends.base import State, Upstream
 from spacerunner.backends.local import LocalBackend, LocalProcess
 from spacerunner.config import load_space
 from spacerunner.launch import LaunchOptions, build_plan
-from spacerunner.limits import DEFAULT_LIMITS, Limits, limits_for
+from spacerunner.limits import DEFAULT_LIMITS, Limits, cgroups, limits_for
 from spacerunner.limits.cgroups import detect
+from spacerunner.limits.model import LimitsMode
 from spacerunner.proxy import ProxyServer, Route, Router
 
 MiB = 2**20
@@ -189,7 +190,7 @@ def test_watchdog_fallback_for_memory(tmp_path: Path) -> None:
         assert status.limit_exceeded is not None
         assert status.limit_exceeded.startswith("Memory limit exceeded (200.0M; watched:")
 
-    with_backend(main, tmp_path, limits_mode="watchdog")
+    with_backend(main, tmp_path, limits_mode=LimitsMode.WATCHDOG)
 
 
 def test_watchdog_fallback_for_disk(tmp_path: Path) -> None:
@@ -202,7 +203,9 @@ def test_watchdog_fallback_for_disk(tmp_path: Path) -> None:
         status = await asyncio.wait_for(app.wait(), 30)
         assert status.limit_exceeded == "Disk limit exceeded (20.0M)"
 
-    with_backend(main, tmp_path / "logs", scratch_root=tmp_path / "scratch", limits_mode="watchdog")
+    with_backend(
+        main, tmp_path / "logs", scratch_root=tmp_path / "scratch", limits_mode=LimitsMode.WATCHDOG
+    )
 
 
 def test_cgroup_v2_when_the_host_has_it(tmp_path: Path) -> None:
@@ -222,6 +225,39 @@ def test_cgroup_v2_when_the_host_has_it(tmp_path: Path) -> None:
         assert status.limit_exceeded == "Memory limit exceeded (200.0M)"
 
     with_backend(main, tmp_path)
+
+
+def test_cgroup_v2_two_in_a_row_are_siblings() -> None:
+    """After the first v2 cgroup moves spacerunner into its supervisor leaf, the next one is
+    made beside the first, not inside the leaf (each start one level deeper)."""
+    if detect() != "v2":
+        pytest.skip(f"cgroup v2 with a memory controller is not available here ({detect()})")
+    first = cgroups.create(f"spacerunner-a-{os.getpid()}-x1", Limits(memory=64 << 20))
+    second = cgroups.create(f"spacerunner-b-{os.getpid()}-x2", Limits(memory=64 << 20))
+    try:
+        assert first is not None and second is not None
+        assert first.dirs["unified"].parent == second.dirs["unified"].parent
+        assert first.dirs["unified"].parent.name != cgroups.SUPERVISOR_LEAF
+    finally:
+        for cgroup in (first, second):
+            if cgroup is not None:
+                cgroup.remove()
+
+
+def test_v2_base_is_above_the_supervisor_leaf(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The base lookup itself, on any host (a v2 tree laid out in files): a spacerunner that
+    sits in its supervisor leaf makes app cgroups in the leaf's parent."""
+    job = tmp_path / "srv" / "job"
+    (job / cgroups.SUPERVISOR_LEAF).mkdir(parents=True)
+    for folder in (tmp_path, job, job / cgroups.SUPERVISOR_LEAF):
+        (folder / "cgroup.controllers").write_text("cpu memory pids\n")
+    monkeypatch.setattr(cgroups, "ROOT", tmp_path)
+    monkeypatch.setattr(cgroups, "own_cgroups", lambda: {"": "/srv/job"})
+    assert cgroups._v2_base() == job
+    monkeypatch.setattr(cgroups, "own_cgroups", lambda: {"": f"/srv/job/{cgroups.SUPERVISOR_LEAF}"})
+    assert cgroups._v2_base() == job
 
 
 needs_bwrap = pytest.mark.skipif(

@@ -23,12 +23,12 @@ from helpers import SPACES, LoopThread
 
 from spacerunner.envs import EnvMode
 from spacerunner.launch.ports import free_port
+from spacerunner.launcher import SpaceSettings
 from spacerunner.limits import LimitSettings
 from spacerunner.server.serve import Portfolio, ServeOptions
 from spacerunner.supervisor import Policy
-from spacerunner.supervisor.supervisor import SpaceOptions
 
-CURRENT = SpaceOptions(
+CURRENT = SpaceSettings(
     env_mode=EnvMode.CURRENT, limits=LimitSettings(memory="200M", cpus="1", disk="64M")
 )
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 import psutil
 
 from spacerunner import netns
-from spacerunner.backends.base import Backend, Instance, State, Status, Upstream
+from spacerunner.backends.base import Backend, Instance, Status, Upstream
 from spacerunner.backends.docker import images
 from spacerunner.backends.docker.engine import (
     LABEL,
@@ -30,9 +29,9 @@ from spacerunner.backends.docker.engine import (
     connect,
     inspect_engine,
 )
-from spacerunner.backends.local import StaticInstance, open_log
 from spacerunner.backends.logs import AppLog
 from spacerunner.backends.probe import wait_until_ready
+from spacerunner.backends.static import StaticInstance
 from spacerunner.errors import BackendError
 from spacerunner.launch.plan import ContainerPlan, LaunchPlan, StaticPlan
 from spacerunner.launch.ports import free_port, is_free
@@ -55,14 +54,6 @@ class DockerInstance(Instance):
         super().__init__(plan, endpoint, log)
         self.container = container
         self.backend = backend
-        self._state = State.STARTING
-        self._started_at = time.time()
-        self._ended_at: float | None = None
-        self._returncode: int | None = None
-        self._reason: str | None = None
-        self._limit: str | None = None
-        self._stopping = False
-        self._ended = asyncio.Event()
         self._usage: dict[str, object] | None = None
         loop = asyncio.get_running_loop()
         self._tasks = [
@@ -83,11 +74,12 @@ class DockerInstance(Instance):
     async def _watch(self) -> None:
         import docker
 
+        lost = None
         try:
             result = await asyncio.to_thread(self.container.wait)
             code = int(result.get("StatusCode", -1))
         except (docker.errors.DockerException, OSError) as exc:
-            code, self._reason = -1, f"lost its container: {exc}"
+            code, lost = -1, f"lost its container: {exc}"
         attrs: dict[str, Any] = {}
         with contextlib.suppress(docker.errors.DockerException, OSError):
             await asyncio.to_thread(self.container.reload)
@@ -95,27 +87,18 @@ class DockerInstance(Instance):
         if attrs.get("State", {}).get("OOMKilled") and self.plan.limits is not None:
             memory = self.plan.limits.memory
             self._limit = f"Memory limit exceeded ({format_size(memory) if memory else '?'})"
-        self._returncode = code
-        self._ended_at = time.time()
-        if self._stopping:
-            self._state, self._reason = State.STOPPED, "stopped by spacerunner"
-        else:
-            self._state = State.EXITED
-            if self._limit:
-                self._reason = self._limit
-            elif self._reason is None:
-                self._reason = f"exited with code {code}" if code else "exited"
         await asyncio.sleep(0.2)  # the last log lines
-        self.log.note(self._reason or "ended")
         await self._cleanup()
-        self._ended.set()
+        self._ended(code, lost=lost)
+        self.log.note(self._reason or "ended")
+        self.log.close()
 
     async def _monitor(self) -> None:
         """Usage for status pages, and the disk limit where the engine cannot cap the writable
         layer: measured, and the container stopped when it goes over."""
         limits = self.plan.limits
         disk = limits.disk if limits is not None and not self.backend.facts.disk_quota else None
-        while not self._ended.is_set():
+        while not self.ended:
             with contextlib.suppress(Exception):  # a usage sample is not worth failing over
                 self._usage = await asyncio.to_thread(self._measure, disk is not None)
                 used = self._usage.get("disk")
@@ -125,7 +108,7 @@ class DockerInstance(Instance):
                     await asyncio.to_thread(self.container.kill)
                     return
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._ended.wait(), MONITOR_INTERVAL)
+                await asyncio.wait_for(self.wait(), MONITOR_INTERVAL)
 
     def _measure(self, disk: bool) -> dict[str, object]:
         api = self.backend.client.api
@@ -139,40 +122,21 @@ class DockerInstance(Instance):
 
     # --- the Instance contract ---
 
-    def status(self) -> Status:
-        return Status(
-            state=self._state,
-            pid=None,
-            returncode=self._returncode,
-            reason=self._reason,
-            started_at=self._started_at,
-            ended_at=self._ended_at,
-            limit_exceeded=self._limit,
-        )
-
     def usage(self) -> dict[str, object] | None:
-        return dict(self._usage) if self._usage and not self._ended.is_set() else None
+        return dict(self._usage) if self._usage and not self.ended else None
 
     async def wait_ready(self, timeout: float | None = None) -> None:
-        await wait_until_ready(self, self._ended, lambda: (self._returncode, self._reason), timeout)
-        if self._state is State.STARTING:
-            self._state = State.RUNNING
-            self.log.note(f"ready after {time.time() - self._started_at:.2f}s")
-
-    async def wait(self) -> Status:
-        await self._ended.wait()
-        return self.status()
+        await wait_until_ready(self, timeout)
+        self._mark_ready()
 
     async def stop(self, grace: float = 10.0) -> Status:
         import docker
 
-        if not self._ended.is_set():
-            self._stopping = True
-            self._state = State.STOPPING
+        if not self.ended:
+            self._mark_stopping()
             with contextlib.suppress(docker.errors.DockerException, OSError):
                 await asyncio.to_thread(self.container.stop, timeout=max(1, round(grace)))
-            await self._ended.wait()
-        return self.status()
+        return await self.wait()
 
     async def _cleanup(self) -> None:
         import docker
@@ -182,7 +146,6 @@ class DockerInstance(Instance):
             netns.release(self.endpoint.netns)
         with contextlib.suppress(docker.errors.DockerException, OSError):
             await asyncio.to_thread(self.container.remove, force=True)
-        self.log.close()
         for task in self._tasks:
             if task is not asyncio.current_task():
                 task.cancel()
@@ -201,11 +164,10 @@ class DockerBackend(Backend):
         base_url: str | None = None,
         network: str = "auto",
     ) -> None:
-        self.log_dir = log_dir
+        super().__init__(log_dir)
         self.owner = owner
         self.client = connect(base_url)
         self.facts: EngineFacts = inspect_engine(self.client, network, base_url)
-        self.instances: list[Instance] = []
         self.sweep()
 
     def sweep(self) -> None:
@@ -223,7 +185,7 @@ class DockerBackend(Backend):
                 container.remove(force=True)
 
     async def start(self, plan: LaunchPlan) -> Instance:
-        log = open_log(self.log_dir, plan.name)
+        log = self.open_log(plan.name)
         if isinstance(plan, StaticPlan):
             instance: Instance = StaticInstance(plan, log)
         elif isinstance(plan, ContainerPlan):
@@ -238,8 +200,7 @@ class DockerBackend(Backend):
                 f"{plan.name}: the Docker backend runs containers, not local processes. "
                 "Fix: build the plan with LaunchOptions(container=True)."
             )
-        self.instances.append(instance)
-        return instance
+        return self._track(instance)
 
     async def _run(self, plan: ContainerPlan, log: AppLog) -> DockerInstance:
         loop = asyncio.get_running_loop()
@@ -397,7 +358,5 @@ class DockerBackend(Backend):
         return str(container.name)
 
     async def close(self) -> None:
-        live = [i for i in self.instances if i.status().alive]
-        await asyncio.gather(*(i.stop(grace=5.0) for i in live), return_exceptions=True)
-        self.instances.clear()
+        await super().close()
         await asyncio.to_thread(self.client.close)

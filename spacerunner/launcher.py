@@ -1,0 +1,145 @@
+"""The one launch path of ``run`` and ``serve``: environment, launch plan, backend start.
+
+:class:`SpaceSettings` is what every launch of a Space is made with (the same for ``run`` and
+for each Space of ``serve``); :class:`Placement` is where one launch is served. A caller asks
+:meth:`Launcher.launch` and gets the plan and the started instance; the plan is the source of
+every routing fact (see :meth:`spacerunner.proxy.routes.Route.apply`).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from spacerunner.backends.base import Backend, Instance
+from spacerunner.backends.kind import BackendKind
+from spacerunner.backends.logs import AppLog
+from spacerunner.config.model import SpaceConfig
+from spacerunner.defaults import DEFAULTS
+from spacerunner.envs import EnvBuilder, Environment, EnvMode, environment_needed
+from spacerunner.envs.builder import Output
+from spacerunner.errors import EnvBuildError
+from spacerunner.launch.plan import LaunchPlan
+from spacerunner.launch.sdks import build_plan, space_options
+from spacerunner.limits import LimitSettings
+from spacerunner.paths import cache_dir
+
+
+@dataclass(frozen=True)
+class SpaceSettings:
+    """What every Space is launched with."""
+
+    python: str = sys.executable
+    """The interpreter when the Space has no environment of its own."""
+    author: str = DEFAULTS.author
+    variables: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """Variables and secrets for the app (``--env-file``); values are never printed."""
+    env_mode: EnvMode = DEFAULTS.serve_env_mode
+    builder: EnvBuilder | None = None
+    """Builds isolated environments (one on the default cache when not given)."""
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    backend: BackendKind = DEFAULTS.backend
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "backend", BackendKind(self.backend))
+        object.__setattr__(self, "env_mode", EnvMode(self.env_mode))
+
+    @property
+    def container(self) -> bool:
+        """Every Space runs in a container (else only ``sdk: docker`` ones do)."""
+        return self.backend is BackendKind.DOCKER
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one launch of a Space is served."""
+
+    public_host: str
+    """Host (and port) people reach it at: ``SPACE_HOST``."""
+    mount: str = ""
+    """The URL prefix it is served under ('' for the site root)."""
+    data_dir: Path | None = None
+    """Its persistent storage, given when the Space asks for some or the user gives all."""
+
+
+@dataclass(frozen=True)
+class Launched:
+    plan: LaunchPlan
+    instance: Instance
+
+
+BuildStarted = Callable[[AppLog], None]
+
+
+class Launcher:
+    def __init__(self, settings: SpaceSettings, backend: Backend) -> None:
+        self.settings = settings
+        self.backend = backend
+        self.builder = settings.builder or EnvBuilder(cache_dir())
+
+    async def environment(
+        self,
+        config: SpaceConfig,
+        on_build: BuildStarted | None = None,
+        echo: Output | None = None,
+    ) -> Environment | None:
+        """The Space's own environment, built (into ``<name>.build.log``) when missing;
+        ``None`` when spacerunner's interpreter runs it, or an image holds it."""
+        if self.settings.container:
+            return None
+        spec = environment_needed(config, self.settings.env_mode)
+        if spec is None:
+            return None
+        log = self.backend.open_log(config.name, "build")
+        if on_build is not None:
+            on_build(log)
+
+        def output(data: bytes) -> None:
+            log.feed(data)
+            if echo is not None:
+                echo(data)
+
+        try:
+            return await self.builder.ensure(spec, output)
+        except EnvBuildError as exc:
+            log.note(str(exc))
+            raise
+        finally:
+            log.close()
+
+    def plan(
+        self, config: SpaceConfig, env: Environment | None, placement: Placement
+    ) -> LaunchPlan:
+        settings = self.settings
+        return build_plan(
+            config,
+            space_options(
+                config,
+                env=env,
+                python=settings.python,
+                settings=settings.limits,
+                data_dir=placement.data_dir,
+                mount=placement.mount,
+                public_host=placement.public_host,
+                author=settings.author,
+                variables=settings.variables,
+                container=settings.container,
+            ),
+        )
+
+    async def launch(
+        self,
+        config: SpaceConfig,
+        placement: Placement,
+        *,
+        on_build: BuildStarted | None = None,
+        echo: Output | None = None,
+    ) -> Launched:
+        """Build or reuse the environment, make the plan and start it (not waiting for it to
+        be ready). Raises what each step raises: :class:`EnvBuildError`,
+        :class:`LaunchError`, :class:`BackendError` (and :class:`OSError` from the disk)."""
+        env = await self.environment(config, on_build, echo)
+        plan = self.plan(config, env, placement)
+        return Launched(plan, await self.backend.start(plan))

@@ -1,0 +1,125 @@
+"""Fakes of the backend contract and of time, for testing the supervisor's state machine in
+milliseconds (as JupyterHub's mock spawners and httpx's mock transport do): a backend whose
+instances the test drives (ready, crash, exit while starting, health answers, slow stops), and
+a clock whose sleeps take no time but are recorded."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+from spacerunner.backends.base import Backend, Instance, Status, Upstream
+from spacerunner.backends.logs import AppLog
+from spacerunner.errors import AppExitedError, StartupTimeoutError
+from spacerunner.launch.plan import LaunchPlan
+from spacerunner.supervisor.context import Clock
+
+
+class FakeClock(Clock):
+    """Starts at 0; ``sleep`` advances it at once (after letting other tasks run)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return 1_700_000_000.0 + self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class FakeInstance(Instance):
+    """An app that does what the test says: :meth:`ready`, :meth:`crash`, answer health checks
+    from :attr:`health` (healthy once it runs out), and stop at once or when
+    :attr:`stop_gate` opens."""
+
+    def __init__(self, plan: LaunchPlan, log: AppLog, backend: FakeBackend) -> None:
+        super().__init__(plan, Upstream("127.0.0.1", backend.next_port()), log)
+        self._ready = asyncio.get_running_loop().create_future()
+        self.health: list[bool] = []
+        self.checks = 0
+        self.stop_gate: asyncio.Event | None = None
+        self.stops = 0
+        if backend.auto_ready:
+            self.ready()
+
+    def ready(self) -> None:
+        if not self._ready.done():
+            self._ready.set_result(None)
+
+    def crash(self, code: int = 1) -> None:
+        """The app ends on its own."""
+        if not self.ended:
+            self.log.note("crashing (fake)")
+            self._ended(code)
+
+    async def wait_ready(self, timeout: float | None = None) -> None:
+        ended = asyncio.ensure_future(self.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {self._ready, ended}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            ended.cancel()
+        if self._ready in done and not self.ended:
+            self._mark_ready()
+            return
+        if not done:
+            raise StartupTimeoutError(self.name, timeout or 0, "the fake's ready()", ())
+        status = self.status()
+        raise AppExitedError(self.name, status.returncode, status.reason or "ended", ())
+
+    async def healthy(self, timeout: float) -> bool:
+        self.checks += 1
+        return self.health.pop(0) if self.health else True
+
+    async def stop(self, grace: float = 10.0) -> Status:
+        self.stops += 1
+        if self._mark_stopping("stopping (fake)"):
+            if self.stop_gate is not None:
+                await self.stop_gate.wait()
+            self._ended(-15)
+        return await self.wait()
+
+
+class FakeBackend(Backend):
+    """Starts :class:`FakeInstance` s; ``fail_with`` makes the next start raise."""
+
+    name = "fake"
+
+    def __init__(self, log_dir: Path, *, auto_ready: bool = True) -> None:
+        super().__init__(log_dir)
+        self.auto_ready = auto_ready
+        self.started: list[FakeInstance] = []
+        self.fail_with: BaseException | None = None
+        self.on_start: Callable[[FakeInstance], None] | None = None
+        self._port = 40000
+
+    def next_port(self) -> int:
+        self._port += 1
+        return self._port
+
+    async def start(self, plan: LaunchPlan) -> Instance:
+        await asyncio.sleep(0)
+        if self.fail_with is not None:
+            error, self.fail_with = self.fail_with, None
+            raise error
+        instance = FakeInstance(plan, self.open_log(plan.name), self)
+        self.started.append(instance)
+        if self.on_start is not None:
+            self.on_start(instance)
+        return self._track(instance)
+
+    @property
+    def latest(self) -> FakeInstance:
+        return self.started[-1]
