@@ -152,7 +152,7 @@ def test_a_container_over_its_memory_limit_is_killed_and_reported(
         assert answer is None or answer >= 500  # the proxy's error page, or a cut connection
         status = loop_thread.run(run.wait(), timeout=60)
         assert status.limit_exceeded == "Memory limit exceeded (96.0M)"
-        assert status.reason == "Memory limit exceeded (96.0M)"
+        assert status.reason == "Memory limit exceeded (96.0M): killed by SIGKILL"
     finally:
         loop_thread.run(run.close())
 

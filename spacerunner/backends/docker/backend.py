@@ -89,6 +89,8 @@ class DockerInstance(Instance):
             self._limit = f"Memory limit exceeded ({format_size(memory) if memory else '?'})"
         await asyncio.sleep(0.2)  # the last log lines
         await self._cleanup()
+        if 128 < code < 128 + 65:  # the container's init reports a signal as 128 + its number
+            code = -(code - 128)
         self._ended(code, lost=lost)
         self.log.note(self._reason or "ended")
         self.log.close()
