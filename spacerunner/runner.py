@@ -29,6 +29,8 @@ class RunOptions:
     log_dir: Path = field(default_factory=default_log_dir)
     state_dir: Path = field(default_factory=default_state_dir)
     """Where the ephemeral disk of a run and persistent data live."""
+    allowed_hosts: tuple[str, ...] = ()
+    """Host names answered besides loopback and ``*.localhost`` (``--allowed-host``)."""
     space: SpaceSettings = field(
         default_factory=lambda: SpaceSettings(env_mode=DEFAULTS.run_env_mode)
     )
@@ -60,7 +62,7 @@ class SpaceRun:
             down_reason=f"{config.title} is starting; this page reloads until it is ready.",
         )
         self.router.add(self.route)
-        self.proxy = ProxyServer(self.router)
+        self.proxy = ProxyServer(self.router, allowed_hosts=self.options.allowed_hosts)
         self.plan: LaunchPlan | None = None
         self.instance: Instance | None = None
 

@@ -72,7 +72,7 @@ def test_a_server_in_another_namespace_is_reached(server_in_netns: tuple[int, in
         await proxy.start("127.0.0.1", 0)
         try:
             reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
-            writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            writer.write(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
             answer = await reader.read()
             writer.close()
             assert answer.startswith(b"HTTP/1.1 200")

@@ -16,6 +16,17 @@ if TYPE_CHECKING:
     from spacerunner.launcher import SpaceSettings
 
 
+def add_host_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests for this host name (repeatable; e.g. the name of a reverse "
+        "proxy in front, or *.example.org); loopback names and *.localhost always are",
+    )
+
+
 def add_backend_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--backend",

@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--log-dir", type=Path, help="where app logs are kept")
     run.add_argument("--quiet", action="store_true", help="do not stream the app's log")
     envs.add_env_arguments(run, DEFAULTS.run_env_mode)
+    limits.add_host_argument(run)
     limits.add_backend_argument(run)
     limits.add_limit_arguments(run)
 
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_arguments(serve_parser)
     envs.add_env_arguments(serve_parser, DEFAULTS.serve_env_mode)
+    limits.add_host_argument(serve_parser)
     limits.add_backend_argument(serve_parser)
     limits.add_limit_arguments(serve_parser)
 

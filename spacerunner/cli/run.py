@@ -41,6 +41,7 @@ def run_command(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         log_dir=args.log_dir or log_dir(),
+        allowed_hosts=tuple(args.allowed_host),
         space=space_settings(args, variables),
     )
     return event_loop_runner()(_run(SpaceRun(config, options), quiet=args.quiet))

@@ -75,6 +75,7 @@ def serve_command(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         token=args.token,
+        allowed_hosts=tuple(args.allowed_host),
         policy=Policy(idle_timeout=idle, watch=not args.no_watch),
         spaces=space_settings(args, read_env_file(args.env_file) if args.env_file else {}),
         state_dir=args.state_dir or state_dir(),

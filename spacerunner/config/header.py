@@ -7,6 +7,8 @@ so that scalars like ``python_version: 3.10`` can be read as written rather than
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +18,10 @@ from spacerunner import textfile
 from spacerunner.errors import ConfigError, Problem
 
 README = "README.md"
+MAX_README_BYTES = 1 << 20
+"""How much of a README is read (the header sits at its top)."""
+MAX_HEADER_CHARS = 64 * 1024
+MAX_HEADER_NODES = 10_000
 _FENCE = "---"
 
 
@@ -62,7 +68,18 @@ def decode(readme: Path, data: bytes) -> str:
 def read_header(path: Path) -> Header:
     """Read and compose the YAML header of the Space at ``path`` (a folder or a README.md)."""
     readme = find_readme(path)
-    if not readme.is_file():
+    folder = readme.parent if readme.name == README else path
+    if not folder.exists():
+        raise ConfigError(
+            [
+                Problem(
+                    folder,
+                    "no such folder.",
+                    fix="give the path of a Space's folder (the one holding its README.md).",
+                )
+            ]
+        )
+    if not readme.is_file() and not (readme.exists() or readme.is_symlink()):
         where = readme.parent if readme.name == README else readme
         raise ConfigError(
             [
@@ -73,7 +90,7 @@ def read_header(path: Path) -> Header:
                 )
             ]
         )
-    text = decode(readme, readme.read_bytes())
+    text = decode(readme, _read_bytes(readme))
     lines = text.splitlines()
     if not lines or lines[0].strip() != _FENCE:
         found = repr(lines[0][:40]) if lines else "an empty file"
@@ -100,9 +117,32 @@ def read_header(path: Path) -> Header:
             ]
         )
     body = "\n".join(lines[1:end]) + "\n"
-    loader = yaml.SafeLoader(body)
+    if len(body) > MAX_HEADER_CHARS:
+        raise ConfigError(
+            [
+                Problem(
+                    readme,
+                    f"the YAML header is {len(body)} characters long; at most "
+                    f"{MAX_HEADER_CHARS} are read.",
+                    line=1,
+                    fix="keep the header to the Space's settings; long text goes in the body.",
+                )
+            ]
+        )
     try:
+        loader = yaml.SafeLoader(body)
         node = loader.get_single_node()
+    except RecursionError:
+        raise ConfigError(
+            [
+                Problem(
+                    readme,
+                    "the YAML header is nested too deeply to read.",
+                    line=1,
+                    fix="write the header as flat 'key: value' lines.",
+                )
+            ]
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 2 if mark is not None else None
@@ -114,6 +154,17 @@ def read_header(path: Path) -> Header:
                     f"the header is not valid YAML: {what}.",
                     line=line,
                     fix="check indentation and quoting on that line (quote values with ':').",
+                )
+            ]
+        ) from exc
+    except yaml.YAMLError as exc:  # e.g. characters YAML does not allow (a NUL)
+        raise ConfigError(
+            [
+                Problem(
+                    readme,
+                    f"the header is not valid YAML: {exc}.",
+                    line=1,
+                    fix="remove control characters; keep the header plain text.",
                 )
             ]
         ) from exc
@@ -130,4 +181,73 @@ def read_header(path: Path) -> Header:
                 )
             ]
         )
+    _check_nodes(readme, node)
     return Header(readme=readme, node=node, first_line=2, loader=loader)
+
+
+def _read_bytes(readme: Path) -> bytes:
+    """The README's bytes (at most :data:`MAX_README_BYTES`): only a regular file inside its
+    Space is read (never a FIFO or device, which could block or never end, nor a link that leads
+    out of the Space)."""
+
+    def refuse(what: str, fix: str) -> ConfigError:
+        return ConfigError([Problem(readme, what, fix=fix)])
+
+    if readme.is_symlink():
+        target = readme.resolve()
+        if not target.is_relative_to(readme.parent.resolve()):
+            raise refuse(
+                "is a link that leads out of the Space's folder.",
+                "make README.md a regular file of the Space.",
+            )
+    try:
+        fd = os.open(readme, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise refuse(f"cannot be read: {exc.strerror}.", "make it readable.") from exc
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise refuse("is not a regular file.", "make README.md a regular file.")
+        data = handle.read(MAX_README_BYTES + 1)
+    if len(data) > MAX_README_BYTES:  # the header is at the top: read up to the last whole line
+        data = data[: data.rfind(b"\n", 0, MAX_README_BYTES) + 1]
+    return data
+
+
+def _check_nodes(readme: Path, root: yaml.Node) -> None:
+    """Refuse what would take the rest of the reading down: a header that expands (through
+    YAML aliases) into more than :data:`MAX_HEADER_NODES` values, and NUL characters, which no
+    file name or setting can hold."""
+    budget = MAX_HEADER_NODES
+    stack: list[yaml.Node] = [root]
+    while stack:
+        node = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise ConfigError(
+                [
+                    Problem(
+                        readme,
+                        f"the YAML header expands to more than {MAX_HEADER_NODES} values "
+                        "(aliases repeating anchors).",
+                        line=1,
+                        fix="write the values out; do not nest aliases.",
+                    )
+                ]
+            )
+        if isinstance(node, yaml.ScalarNode):
+            if "\x00" in str(node.value):
+                raise ConfigError(
+                    [
+                        Problem(
+                            readme,
+                            "a value holds a NUL character.",
+                            line=node.start_mark.line + 2,
+                            fix="remove the NUL character (a \\0 or \\x00 escape).",
+                        )
+                    ]
+                )
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                stack.extend((key, value))

@@ -301,8 +301,8 @@ def load_space(path: Path | str) -> SpaceConfig:
         reader.lines[key] = header.line_of(key_node)
         try:
             value = header.construct(value_node)
-        except yaml.YAMLError as exc:
-            reader.problem(key, f"cannot be read: {exc}.")
+        except (yaml.YAMLError, RecursionError) as exc:
+            reader.problem(key, f"cannot be read: {str(exc) or 'nested too deeply'}.")
             continue
         if key == "sdk":
             sdk_seen = True

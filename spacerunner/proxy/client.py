@@ -49,6 +49,7 @@ class Request:
         "counted",
         "discard",
         "drop",
+        "head_size",
         "headers",
         "host",
         "ims",
@@ -86,6 +87,8 @@ class Request:
         self.tunnel_bytes: list[bytes] = []
         self.route: Route | None = None
         self.by_host = False
+        self.head_size = 0
+        """Bytes of the request line and headers, as parsed (for the head limit)."""
 
     def frame(self, data: bytes) -> bytes:
         return b"%x\r\n%b\r\n" % (len(data), data) if self.chunked else data
@@ -117,6 +120,12 @@ class ClientConnection(asyncio.Protocol):
         self._reads_seen = 0
         self._stalled = 0.0
         self._task: asyncio.Task[None] | None = None
+        self._in_head = True
+        """The head of the next request is being received (its bytes count to the limit)."""
+        self._head_raw = 0
+        self._too_large = False
+        self._broken: tuple[int, str, str] | None = None
+        """An error to answer once the requests before it are answered, then close."""
 
     # --- connection ---
 
@@ -176,6 +185,8 @@ class ClientConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.reads += 1
+        if self._broken is not None:
+            return  # the connection ends once what came before is answered
         if self.tunnel is not None:
             if self.tunnel.transport is not None:
                 self.tunnel.transport.write(data)
@@ -184,6 +195,8 @@ class ClientConnection(asyncio.Protocol):
             if self.active is not None:
                 self.active.tunnel_bytes.append(data)
             return
+        if self._in_head:
+            self._head_raw += len(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -192,12 +205,31 @@ class ClientConnection(asyncio.Protocol):
             if rest and self.active is not None:
                 self.active.tunnel_bytes.append(rest)
         except httptools.HttpParserError as exc:
-            if self.active is None:
-                self._send_page(
-                    400, "Bad request", f"The request could not be parsed: {exc}.", close=True
-                )
-            else:
-                self._close()
+            self._fail(400, "Bad request", f"The request could not be parsed: {exc}.")
+            return
+        limit = self.server.max_head_bytes
+        if self._too_large or (self._in_head and self._head_raw > limit):
+            self._fail(
+                431,
+                "Request header fields too large",
+                f"The request head is larger than {limit // 1024} KiB or has more than "
+                f"{self.server.max_headers} header fields.",
+            )
+
+    def _fail(self, status: int, title: str, message: str) -> None:
+        """Stop reading; answer ``status`` once the requests before it are answered, then
+        close (a valid request followed by garbage still gets its response)."""
+        self._broken = (status, title, message)
+        self._pause_reading("broken", True)
+        self.parsing = None
+        if self.active is None and not self.queue:
+            self._answer_broken()
+
+    def _answer_broken(self) -> None:
+        broken, self._broken = self._broken, None
+        if broken is not None:
+            self._broken = (0, "", "")  # nothing more is read or answered
+            self._send_page(broken[0], broken[1], broken[2], close=True)
 
     # --- request parsing (httptools callbacks) ---
 
@@ -205,12 +237,23 @@ class ClientConnection(asyncio.Protocol):
         self.parsing = Request()
 
     def on_url(self, url: bytes) -> None:
-        assert self.parsing is not None
-        self.parsing.url += url
+        req = self.parsing
+        assert req is not None
+        req.url += url
+        req.head_size += len(url)
+        if req.head_size > self.server.max_head_bytes:
+            self._too_large = True
 
     def on_header(self, name: bytes, value: bytes) -> None:
         req = self.parsing
         assert req is not None
+        req.head_size += len(name) + len(value) + 4
+        if (
+            req.head_size > self.server.max_head_bytes
+            or len(req.headers) >= self.server.max_headers
+        ):
+            self._too_large = True
+            return
         lname = name.lower()
         if lname in _SET_ASIDE:
             if lname == b"transfer-encoding":
@@ -233,7 +276,12 @@ class ClientConnection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         req = self.parsing
         assert req is not None
+        self._in_head, self._head_raw = False, 0
+        if self._too_large:
+            return
         self.idle_since = None
+        if req.host is None:  # HTTP/1.0 without Host: the app gets the proxy's own
+            req.headers.append((b"Host", self.server.host_header))
         parser = self.parser
         req.method = parser.get_method()
         req.version = parser.get_http_version()
@@ -259,6 +307,7 @@ class ClientConnection(asyncio.Protocol):
             self._pause_reading("buffer", True)
 
     def on_message_complete(self) -> None:
+        self._in_head, self._head_raw = True, 0
         req = self.parsing
         if req is None:
             return
@@ -275,6 +324,10 @@ class ClientConnection(asyncio.Protocol):
         if len(self.queue) <= 1:
             self._pause_reading("pipeline", False)
         path = req.url.split(b"?", 1)[0]
+        if not self.server.host_allowed(req.host):
+            assert req.host is not None
+            self._send_page(421, "Unknown host", self.server.allowed_hosts.refusal(req.host))
+            return
         match = self.server.router.match(req.host, path)
         if match is None:
             self._send_page(404, "No Space here", f"Nothing is served at {path.decode('latin-1')}.")
@@ -643,6 +696,8 @@ class ClientConnection(asyncio.Protocol):
             return
         if self.queue:
             self._next()
+        elif self._broken is not None:
+            self._answer_broken()
 
     def _uncount(self, req: Request, now: float) -> None:
         """The request no longer keeps its Space awake (once per request, however it ended)."""

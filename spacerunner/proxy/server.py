@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from spacerunner.errors import PortInUseError
 from spacerunner.proxy.client import ClientConnection
+from spacerunner.proxy.hosts import AllowedHosts
 from spacerunner.proxy.routes import Router
 from spacerunner.proxy.upstream import UpstreamPool
 
@@ -25,8 +26,19 @@ class ProxyServer:
         connect_timeout: float = 10.0,
         idle_timeout: float = 75.0,
         clock: Callable[[], float] = time.monotonic,
+        allowed_hosts: tuple[str, ...] = (),
+        max_head_bytes: int = 64 * 1024,
+        max_headers: int = 100,
     ) -> None:
         self.router = router
+        self._allowed_extra = tuple(h.lower() for h in allowed_hosts)
+        self.allowed_hosts = AllowedHosts(self._allowed_extra)
+        self._host_verdicts: dict[bytes, bool] = {}
+        self.max_head_bytes = max_head_bytes
+        """A request line and headers larger than this are answered 431 (never buffered)."""
+        self.max_headers = max_headers
+        self.host_header = b"127.0.0.1"
+        """What a request without ``Host`` (HTTP/1.0) is forwarded with."""
         self.idle_timeout = idle_timeout
         """Seconds a client connection may sit with no request under way (kept alive, or
         sending its request head slowly) before it is closed."""
@@ -54,9 +66,24 @@ class ProxyServer:
             if sock.family in (socket.AF_INET, socket.AF_INET6):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._port = int(self._server.sockets[0].getsockname()[1])
+        bound = "" if host in ("", "0.0.0.0", "::") else host.lower()
+        self.allowed_hosts = AllowedHosts(self._allowed_extra, bound)
+        self._host_verdicts.clear()
+        self.host_header = self.url.removeprefix("http://").encode()
         if self.idle_timeout > 0:
             self._sweeper = asyncio.create_task(self._sweep_idle())
         self._host = host
+
+    def host_allowed(self, host: bytes | None) -> bool:
+        """Whether requests for ``host`` are answered (remembered per distinct value)."""
+        if host is None:
+            return True
+        verdict = self._host_verdicts.get(host)
+        if verdict is None:
+            verdict = self.allowed_hosts.allows(host)
+            if len(self._host_verdicts) < 1024:
+                self._host_verdicts[host] = verdict
+        return verdict
 
     @property
     def port(self) -> int:

@@ -11,6 +11,7 @@ import json
 import secrets
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import jinja2
 from starlette.applications import Starlette
@@ -37,15 +38,38 @@ _TEMPLATES = jinja2.Environment(
 )
 
 
+def same_origin(request: Request) -> bool:
+    """Whether the request's ``Origin`` (else ``Referer``) is the origin it was sent to."""
+    source = request.headers.get("origin") or request.headers.get("referer")
+    if not source or source == "null":
+        return False
+    parts = urlsplit(source)
+    host = request.headers.get("x-forwarded-host") or request.headers.get("host", "")
+    proto = request.headers.get("x-forwarded-proto") or request.url.scheme
+    return parts.scheme == proto and parts.netloc.lower() == host.lower()
+
+
 def build_app(supervisor: Supervisor, *, token: str, port: int) -> Starlette:
     """The control app for ``supervisor``; ``token`` guards logs and actions."""
 
-    def admin(request: Request) -> bool:
-        given = request.cookies.get(COOKIE, "")
-        auth = request.headers.get("authorization", "")
-        if auth.lower().startswith("bearer "):
-            given = auth[7:].strip()
+    def valid(given: str) -> bool:
         return bool(given) and secrets.compare_digest(given.encode(), token.encode())
+
+    def bearer(request: Request) -> str | None:
+        auth = request.headers.get("authorization", "")
+        return auth[7:].strip() if auth.lower().startswith("bearer ") else None
+
+    def admin(request: Request) -> bool:
+        given = bearer(request)
+        return valid(given if given is not None else request.cookies.get(COOKIE, ""))
+
+    def may_change(request: Request) -> bool:
+        """A state-changing call: a bearer token, or the cookie from a page of this very
+        origin (a cookie alone would let any web page a logged-in admin visits act: CSRF)."""
+        given = bearer(request)
+        if given is not None:
+            return valid(given)
+        return valid(request.cookies.get(COOKIE, "")) and same_origin(request)
 
     def denied() -> JSONResponse:
         return JSONResponse(
@@ -69,26 +93,38 @@ def build_app(supervisor: Supervisor, *, token: str, port: int) -> Starlette:
         body = _TEMPLATES.get_template(template).render(**context)
         return HTMLResponse(body, status_code=status)
 
-    def facts() -> list[dict[str, Any]]:
-        return gallery_order([space_facts(s, port) for s in supervisor.spaces.values()])
+    def facts(private: bool = False) -> list[dict[str, Any]]:
+        return gallery_order(
+            [space_facts(s, port, private=private) for s in supervisor.spaces.values()]
+        )
 
     async def gallery(request: Request) -> Response:
         return page(
             "gallery.html",
-            {"spaces": facts(), "version": supervisor.version, "admin": admin(request)},
+            {
+                "spaces": facts(admin(request)),
+                "version": supervisor.version,
+                "admin": admin(request),
+            },
         )
 
     async def space_page(request: Request) -> Response:
         space = space_or_404(request.path_params["name"])
         if space is None:
             return not_found(request.path_params["name"], html=True)
-        return page("space.html", {"space": space_facts(space, port), "admin": admin(request)})
+        return page(
+            "space.html",
+            {"space": space_facts(space, port, private=admin(request)), "admin": admin(request)},
+        )
 
     async def logs_page(request: Request) -> Response:
         space = space_or_404(request.path_params["name"])
         if space is None:
             return not_found(request.path_params["name"], html=True)
-        return page("logs.html", {"space": space_facts(space, port), "admin": admin(request)})
+        return page(
+            "logs.html",
+            {"space": space_facts(space, port, private=admin(request)), "admin": admin(request)},
+        )
 
     async def login(request: Request) -> Response:
         given = request.query_params.get("token", "")
@@ -103,13 +139,13 @@ def build_app(supervisor: Supervisor, *, token: str, port: int) -> Starlette:
         return response
 
     async def api_list(request: Request) -> Response:
-        return JSONResponse({"spaces": facts(), "version": supervisor.version})
+        return JSONResponse({"spaces": facts(admin(request)), "version": supervisor.version})
 
     async def api_space(request: Request) -> Response:
         space = space_or_404(request.path_params["name"])
         if space is None:
             return not_found(request.path_params["name"], html=False)
-        return JSONResponse(space_facts(space, port))
+        return JSONResponse(space_facts(space, port, private=admin(request)))
 
     async def api_whoami(request: Request) -> Response:
         return JSONResponse({"admin": admin(request)})
@@ -117,6 +153,15 @@ def build_app(supervisor: Supervisor, *, token: str, port: int) -> Starlette:
     async def api_action(request: Request) -> Response:
         if not admin(request):
             return denied()
+        if not may_change(request):
+            return JSONResponse(
+                {
+                    "error": "cross-origin request refused: actions need "
+                    "'Authorization: Bearer TOKEN', or the admin cookie from this server's own "
+                    "pages (Origin or Referer of this origin)"
+                },
+                status_code=403,
+            )
         space = space_or_404(request.path_params["name"])
         if space is None:
             return not_found(request.path_params["name"], html=False)
@@ -136,8 +181,10 @@ def build_app(supervisor: Supervisor, *, token: str, port: int) -> Starlette:
                     status_code=404,
                 )
         except SpaceUnavailable as exc:
-            return JSONResponse({"error": str(exc), **space_facts(space, port)}, status_code=409)
-        return JSONResponse(space_facts(space, port))
+            return JSONResponse(
+                {"error": str(exc), **space_facts(space, port, private=True)}, status_code=409
+            )
+        return JSONResponse(space_facts(space, port, private=True))
 
     async def api_logs(request: Request) -> Response:
         if not admin(request):

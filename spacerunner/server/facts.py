@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections import deque
 from pathlib import Path
@@ -11,8 +12,18 @@ from spacerunner.config.model import COLOR_HEX, DEFAULT_COLOR
 from spacerunner.supervisor.space import ManagedSpace
 from spacerunner.urls import space_host, space_mount, space_page
 
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~:/-])/(?:[^\s/:'\"()\[\]]+/)+(?=[^\s/:'\"()\[\]]*)")
 
-def space_facts(space: ManagedSpace, port: int) -> dict[str, Any]:
+
+def scrub_paths(text: str | None) -> str | None:
+    """``text`` with the folders of absolute paths left out (``/srv/x/app.py`` -> ``app.py``):
+    what anyone may read says nothing about the host's layout."""
+    return _ABSOLUTE_PATH.sub("", text) if text else text
+
+
+def space_facts(space: ManagedSpace, port: int, *, private: bool = False) -> dict[str, Any]:
+    """The facts about ``space``; ``private`` (for admins) adds where it lives on the host and
+    keeps the paths in its reasons."""
     config = space.config
     now = time.monotonic()
     instance = space.instance
@@ -36,8 +47,8 @@ def space_facts(space: ManagedSpace, port: int) -> dict[str, Any]:
         "full_width": bool(config and config.full_width),
         "license": config.license if config else None,
         "state": space.state.value,
-        "reason": space.reason,
-        "last_exit": space.last_exit,
+        "reason": space.reason if private else scrub_paths(space.reason),
+        "last_exit": space.last_exit if private else scrub_paths(space.last_exit),
         "restarts": space.restarts,
         "pid": pid,
         "started_at": space.started_at,
@@ -46,10 +57,10 @@ def space_facts(space: ManagedSpace, port: int) -> dict[str, Any]:
         "open_websockets": space.route.open_tunnels,
         "active_requests": space.route.active_requests,
         "usage": instance.usage() if instance is not None else None,
-        "path": str(space.path),
         "url": f"{space_mount(space.name)}/",
         "host_url": f"http://{space_host(space.name)}:{port}/",
         "page": space_page(space.name),
+        **({"path": str(space.path)} if private else {}),
     }
 
 

@@ -39,6 +39,8 @@ class ServeOptions:
     host: str = DEFAULTS.host
     port: int = DEFAULTS.serve_port
     token: str | None = None
+    allowed_hosts: tuple[str, ...] = ()
+    """Host names answered besides loopback and ``*.localhost`` (``--allowed-host``)."""
     policy: Policy = field(default_factory=Policy)
     spaces: SpaceSettings = field(default_factory=SpaceSettings)
     state_dir: Path = field(default_factory=default_state_dir)
@@ -59,7 +61,7 @@ class Portfolio:
             options.token or os.environ.get("SPACERUNNER_TOKEN") or secrets.token_urlsafe(18)
         )
         self.router = Router()
-        self.proxy = ProxyServer(self.router)
+        self.proxy = ProxyServer(self.router, allowed_hosts=options.allowed_hosts)
         self.supervisor: Supervisor | None = None
         self._control: _EmbeddedUvicorn | None = None
         self._control_task: asyncio.Task[None] | None = None

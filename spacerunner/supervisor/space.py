@@ -21,6 +21,7 @@ from pathlib import Path
 from spacerunner.backends.base import Endpoint, Instance
 from spacerunner.backends.logs import AppLog
 from spacerunner.config import SpaceConfig, load_space
+from spacerunner.config.header import README
 from spacerunner.errors import (
     AppExitedError,
     ConfigError,
@@ -89,6 +90,9 @@ class ManagedSpace:
         except ConfigError as exc:
             self.config = None
             problem = str(exc)
+        except Exception as exc:  # whatever a hostile folder does, it is this Space's error
+            self.config = None
+            problem = f"{README} could not be read: {type(exc).__name__}: {exc}"[:500]
         if problem is not None:
             self._set(SpaceState.ERROR, problem)
         elif self.state is SpaceState.ERROR and self.instance is None:

@@ -9,12 +9,14 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from helpers import SPACES, LoopThread
 from websockets.sync.client import connect as ws_connect
@@ -22,6 +24,7 @@ from websockets.sync.client import connect as ws_connect
 from spacerunner.backends.base import StaticSite, Upstream
 from spacerunner.launch.ports import free_port
 from spacerunner.proxy import ProxyServer, Route, Router
+from spacerunner.proxy.hosts import AllowedHosts
 
 UPSTREAM_APP = Path(__file__).parent / "upstream_app.py"
 
@@ -190,8 +193,8 @@ def test_keep_alive_connection_routes_each_request(setup: Setup) -> None:
 def test_pipelined_requests_answer_in_order(setup: Setup) -> None:
     with socket.create_connection(("127.0.0.1", setup.port), 10) as sock:
         sock.sendall(
-            b"GET /pre/one HTTP/1.1\r\nHost: x\r\n\r\nGET /pre/two HTTP/1.1\r\nHost: x\r\n"
-            b"Connection: close\r\n\r\n"
+            b"GET /pre/one HTTP/1.1\r\nHost: localhost\r\n\r\n"
+            b"GET /pre/two HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
         )
         data = b""
         while chunk := sock.recv(65536):
@@ -358,7 +361,7 @@ def test_a_slow_reader_does_not_leave_a_paused_connection_in_the_pool(setup: Set
     size = 20_000_000
     for _ in range(3):
         with socket.create_connection(("127.0.0.1", setup.port), 10) as sock:
-            sock.sendall(f"GET /big?size={size} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            sock.sendall(f"GET /big?size={size} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
             time.sleep(0.3)  # let every buffer on the way fill up
             received = 0
             while received < size:
@@ -393,14 +396,16 @@ def test_idle_and_slow_clients_are_closed_but_streams_are_not(
             slow.sendall(b"GET / HTTP/1.1\r\nHo")  # a head that never ends
             assert closed_within(slow, 3)
         with socket.create_connection(("127.0.0.1", proxy.port)) as kept:
-            kept.sendall(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+            kept.sendall(b"GET /x HTTP/1.1\r\nHost: localhost\r\n\r\n")
             assert kept.recv(65536).startswith(b"HTTP/1.1 200")
             assert closed_within(kept, 3)  # kept alive, then idle
         with socket.create_connection(("127.0.0.1", proxy.port)) as stalled:
-            stalled.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nab")
+            stalled.sendall(
+                b"POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\nab"
+            )
             assert closed_within(stalled, 3)  # a body that stopped arriving
         with socket.create_connection(("127.0.0.1", proxy.port)) as steady:
-            steady.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\n\r\n")
+            steady.sendall(b"POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 12\r\n\r\n")
             for _ in range(12):  # one byte every 0.15 s: 1.8 s in all, slow but moving
                 steady.sendall(b"x")
                 time.sleep(0.15)
@@ -412,3 +417,98 @@ def test_idle_and_slow_clients_are_closed_but_streams_are_not(
                 assert next(lines) is not None
     finally:
         loop_thread.run(proxy.close())
+
+
+# --- hostile input: huge heads, other hosts, HTTP/1.0 without Host, garbage ---
+
+
+def raw(port: int, data: bytes, timeout: float = 10) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout) as sock:
+        sock.sendall(data)
+        got = b""
+        while chunk := sock.recv(65536):
+            got += chunk
+    return got
+
+
+def test_a_huge_header_is_a_431_while_others_are_served(setup: Setup) -> None:
+    rss_before = psutil.Process().memory_info().rss
+    answer: list[bytes] = []
+
+    def attacker() -> None:
+        with socket.create_connection(("127.0.0.1", setup.port), 30) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Big: ")
+            try:
+                for _ in range(3200):  # 200 MB, if the proxy kept reading
+                    sock.sendall(b"a" * 65536)
+            except OSError:
+                pass  # refused part-way, as it should be
+            sock.settimeout(10)
+            try:
+                answer.append(sock.recv(65536))
+            except OSError:
+                answer.append(b"")
+
+    thread = threading.Thread(target=attacker)
+    thread.start()
+    started = time.monotonic()
+    latencies = []
+    while thread.is_alive() and time.monotonic() - started < 30:
+        before = time.monotonic()
+        assert echo(httpx.get(f"{setup.base}/pre/while-attacked", timeout=5))["path"]
+        latencies.append(time.monotonic() - before)
+    thread.join(30)
+    assert answer and answer[0].startswith(b"HTTP/1.1 431 ")
+    assert b"64 KiB" in answer[0]
+    assert latencies and max(latencies) < 1.0, latencies  # nobody else stalled
+    grown = psutil.Process().memory_info().rss - rss_before
+    assert grown < 50 * 2**20, f"the proxy grew {grown / 2**20:.0f} MiB"
+
+
+def test_too_many_headers_is_a_431(setup: Setup) -> None:
+    many = b"".join(b"X-H%d: v\r\n" % i for i in range(150))
+    got = raw(setup.port, b"GET /pre/x HTTP/1.1\r\nHost: localhost\r\n" + many + b"\r\n")
+    assert got.startswith(b"HTTP/1.1 431 ")
+    fine = b"".join(b"X-H%d: v\r\n" % i for i in range(60))
+    got = raw(
+        setup.port,
+        b"GET /pre/x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n" + fine + b"\r\n",
+    )
+    assert got.startswith(b"HTTP/1.1 200 ")
+
+
+def test_other_hosts_are_refused_with_the_flag_that_allows_them(setup: Setup) -> None:
+    refused = httpx.get(f"{setup.base}/pre/x", headers={"Host": "evil.example"})
+    assert refused.status_code == 421
+    assert "--allowed-host evil.example" in refused.text
+    for host in ("localhost", "127.0.0.1:9", "[::1]:9", "kept.localhost", "a.b.localhost"):
+        assert httpx.get(f"{setup.base}/pre/x", headers={"Host": host}).status_code == 200, host
+
+
+def test_allowed_hosts_rules() -> None:
+    hosts = AllowedHosts(("spaces.example.org", "*.team.example"), bound="10.1.2.3")
+    assert hosts.allows(b"spaces.example.org:8000")
+    assert hosts.allows(b"a.team.example")
+    assert not hosts.allows(b"team.example.evil.com")
+    assert hosts.allows(b"10.1.2.3:8000")
+    assert hosts.allows(b"127.0.0.2")
+    assert not hosts.allows(b"localhost.evil.com")
+    assert not hosts.allows(b"10.1.2.4")
+    assert AllowedHosts(("*",)).allows(b"anything.example")
+
+
+def test_http10_without_host_is_forwarded_with_one(setup: Setup) -> None:
+    got = raw(setup.port, b"GET /pre/x HTTP/1.0\r\n\r\n")
+    assert got.startswith(b"HTTP/1.1 200 ") or got.startswith(b"HTTP/1.0 200 ")
+    body = got.split(b"\r\n\r\n", 1)[1]
+    data = json.loads(body)
+    assert header(data, "host") == [f"127.0.0.1:{setup.port}"]
+
+
+def test_garbage_after_a_valid_request_still_gets_its_answer(setup: Setup) -> None:
+    got = raw(
+        setup.port, b"GET /pre/first HTTP/1.1\r\nHost: localhost\r\n\r\n\x00\x01garbage\r\n\r\n"
+    )
+    assert got.startswith(b"HTTP/1.1 200 ")
+    assert b'"path":"/first"' in got
+    assert b"HTTP/1.1 400 " in got  # then the garbage is answered, and the connection closed
