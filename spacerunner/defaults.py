@@ -8,6 +8,7 @@ from spacerunner.backends.kind import BackendKind
 from spacerunner.config.model import DEFAULT_APP_PORT
 from spacerunner.envs.spec import EnvMode
 from spacerunner.limits.model import LimitsMode
+from spacerunner.limits.sandbox import Isolation
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,8 @@ class Defaults:
     serve_env_mode: EnvMode = EnvMode.ISOLATED
     backend: BackendKind = BackendKind.AUTO
     limits_mode: LimitsMode = LimitsMode.AUTO
+    isolation: Isolation = Isolation.FULL
+    """Every Space in namespaces of its own as an unprivileged uid, as Spaces does."""
     author: str = "local"
     """The owner part of ``SPACE_ID`` (``<author>/<name>``)."""
     idle_timeout: str = "30m"

@@ -24,6 +24,7 @@ from spacerunner.errors import EnvBuildError
 from spacerunner.launch.plan import LaunchPlan
 from spacerunner.launch.sdks import build_plan, space_options
 from spacerunner.limits import LimitSettings
+from spacerunner.limits.sandbox import Isolation, host_layers
 from spacerunner.paths import cache_dir
 
 
@@ -41,8 +42,11 @@ class SpaceSettings:
     """Builds isolated environments (one on the default cache when not given)."""
     limits: LimitSettings = field(default_factory=LimitSettings)
     backend: BackendKind = DEFAULTS.backend
+    isolation: Isolation = DEFAULTS.isolation
+    """How far each app is kept from the machine and other Spaces (local processes)."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "isolation", Isolation(self.isolation))
         object.__setattr__(self, "backend", BackendKind(self.backend))
         object.__setattr__(self, "env_mode", EnvMode(self.env_mode))
 
@@ -121,6 +125,7 @@ class Launcher:
                 python=settings.python,
                 settings=settings.limits,
                 data_dir=placement.data_dir,
+                isolation=self.isolation(),
                 mount=placement.mount,
                 public_host=placement.public_host,
                 author=settings.author,
@@ -128,6 +133,15 @@ class Launcher:
                 container=settings.container,
             ),
         )
+
+    def isolation(self) -> Isolation:
+        """The isolation apps get: what the settings ask for, as far as this host can (the
+        backend's log says which layer is missing). Containers keep the engine's own, and
+        ``offline`` there makes the container's root read-only, as ``--sandbox`` did."""
+        wanted = self.settings.isolation
+        if self.settings.container:
+            return wanted
+        return host_layers().effective(wanted)
 
     async def launch(
         self,

@@ -92,6 +92,14 @@ def exit_reason(returncode: int | None) -> str:
     return f"exited with code {returncode}"
 
 
+def signal_exit(code: int | None) -> int | None:
+    """An exit code as a shell, an init or a sandbox reports it (128 + N for a process that
+    signal N killed) turned into the form of :func:`exit_reason` (-N)."""
+    if code is not None and 128 < code < 128 + 65:
+        return -(code - 128)
+    return code
+
+
 class Instance(abc.ABC):
     """One started app, as a backend runs it.
 

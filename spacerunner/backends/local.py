@@ -8,12 +8,13 @@ import os
 import shlex
 import signal
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import psutil
 
-from spacerunner.backends.base import Backend, Instance, Status, Upstream
+from spacerunner import netns
+from spacerunner.backends.base import Backend, Instance, Status, Upstream, signal_exit
 from spacerunner.backends.logs import AppLog
 from spacerunner.backends.probe import wait_until_ready
 from spacerunner.backends.static import StaticInstance
@@ -23,7 +24,22 @@ from spacerunner.limits import cgroups, sandbox
 from spacerunner.limits.confine import Confinement, confine
 from spacerunner.limits.disk import sweep
 from spacerunner.limits.model import LimitsMode
+from spacerunner.limits.sandbox import Isolation
 from spacerunner.limits.watchdog import Watchdog
+
+
+def _in_other_netns(pid: int, ours: str) -> int | None:
+    """A process of ``pid``'s tree (itself included) in another network namespace."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return None
+    for proc in procs:
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{proc.pid}/ns/net") != ours:
+                return proc.pid
+    return None
 
 
 def connect_host(bind_host: str) -> str:
@@ -43,9 +59,9 @@ class LocalProcess(Instance):
         log: AppLog,
         proc: asyncio.subprocess.Process,
         confinement: Confinement | None = None,
-        unix: str | None = None,
+        endpoint: Upstream | None = None,
     ) -> None:
-        super().__init__(plan, Upstream(connect_host(plan.host), plan.port, unix), log)
+        super().__init__(plan, endpoint or Upstream(connect_host(plan.host), plan.port), log)
         self._proc = proc
         self.confinement = confinement or Confinement(None)
         self._watchdog: Watchdog | None = None
@@ -100,6 +116,10 @@ class LocalProcess(Instance):
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self._pump_task), 2.0)
         await asyncio.to_thread(self.confinement.cleanup)
+        if isinstance(self.endpoint, Upstream) and self.endpoint.netns is not None:
+            netns.release(self.endpoint.netns)
+        if self.plan.isolation is not Isolation.NONE:
+            returncode = signal_exit(returncode)  # bubblewrap reports a signal as 128 + N
         self._ended(returncode)
         self.log.note(f"{self._reason} (pid {self._proc.pid})")
         self.log.close()
@@ -120,7 +140,7 @@ class LocalProcess(Instance):
 
     async def _moved(self, upstream: Upstream) -> Upstream | None:
         """Where the app listens when not on the port it was given (routed there, and said)."""
-        if upstream.port != self.plan.port or upstream.unix is not None:
+        if upstream.port != self.plan.port or upstream.netns is not None:
             return None
         actual = await asyncio.to_thread(self._listening_elsewhere)
         if actual is None:
@@ -188,8 +208,14 @@ class LocalBackend(Backend):
         *,
         scratch_root: Path | None = None,
         limits_mode: LimitsMode = LimitsMode.AUTO,
+        state_dir: Path | None = None,
     ) -> None:
         super().__init__(log_dir)
+        self.uids = sandbox.UidMap((state_dir or log_dir.parent) / "uids.json")
+        """The host uid of each Space's isolated apps (kept across runs)."""
+        layers = sandbox.host_layers()
+        if layers.root and layers.bwrap is not None:
+            sandbox.prepare_stage()
         self.scratch_root = scratch_root
         """Where each run's ephemeral disk is made (none: apps use the machine's HOME)."""
         if scratch_root is not None:
@@ -230,33 +256,24 @@ class LocalBackend(Backend):
             log.note(f"limit: {line}")
         if plan.data_dir is not None:
             plan.data_dir.mkdir(parents=True, exist_ok=True)
-        command, unix, cwd = plan.command, None, plan.cwd
-        if confinement.scratch is not None:
-            cwd = await asyncio.to_thread(confinement.scratch.working_copy, plan.cwd)
-            log.note(f"working copy of the Space: {cwd} (ephemeral; the folder is untouched)")
-        if plan.sandbox:
-            try:
-                run_dir = confinement.run_dir(self.scratch_root)
-                command = tuple(
-                    sandbox.wrap(
-                        plan.command,
-                        cwd=cwd,
-                        port=plan.port,
-                        run_dir=run_dir,
-                        readable=[plan.cwd] if cwd == plan.cwd else [],
-                        writable=[plan.data_dir] if plan.data_dir else [],
-                    )
+        isolated = plan.isolation is not Isolation.NONE
+        try:
+            if isolated:
+                command, env, cwd, preexec = await asyncio.to_thread(
+                    self._isolate, plan, confinement, log
                 )
-            except BackendError:
-                await asyncio.to_thread(confinement.cleanup)
-                log.close()
-                raise
-            unix = str(run_dir / sandbox.SOCKET_NAME)
-            log.note(
-                "sandbox: bubblewrap, uid 1000 without capabilities, read-only system, "
-                "no network but its own loopback (reached through a unix socket)"
-            )
-        env = {**self.base_env, **confinement.env(), **plan.env}
+            else:
+                command, cwd, preexec = plan.command, plan.cwd, confinement.preexec()
+                if confinement.scratch is not None:
+                    cwd = await asyncio.to_thread(confinement.scratch.working_copy, plan.cwd)
+                    log.note(
+                        f"working copy of the Space: {cwd} (ephemeral; the folder is untouched)"
+                    )
+                env = {**self.base_env, **confinement.env(), **plan.env}
+        except OSError as exc:
+            await asyncio.to_thread(confinement.cleanup)
+            log.close()
+            raise BackendError(f"{plan.name}: cannot set up its sandbox: {exc}") from exc
         log.note(f"starting {shlex.join(plan.command)} in {plan.cwd} (port {plan.port})")
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -267,7 +284,7 @@ class LocalBackend(Backend):
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=confinement.preexec(),
+                preexec_fn=preexec,
             )
         except (OSError, subprocess.SubprocessError) as exc:
             await asyncio.to_thread(confinement.cleanup)
@@ -278,4 +295,91 @@ class LocalBackend(Backend):
                 f"{getattr(exc, 'strerror', None) or exc}. "
                 "Fix: check that the interpreter exists and the Space folder is readable."
             ) from exc
-        return LocalProcess(plan, log, proc, confinement, unix)
+        endpoint = None
+        if isolated:
+            try:
+                endpoint = await self._enter(plan, proc.pid)
+            except OSError as exc:
+                log.note(f"cannot reach into its network namespace: {exc}")
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                await proc.wait()
+                await asyncio.to_thread(confinement.cleanup)
+                log.close()
+                raise BackendError(
+                    f"{plan.name}: its sandbox did not come up ({exc}); see its log"
+                ) from exc
+        return LocalProcess(plan, log, proc, confinement, endpoint)
+
+    def _isolate(
+        self, plan: ProcessPlan, confinement: Confinement, log: AppLog
+    ) -> tuple[tuple[str, ...], dict[str, str], Path, Callable[[], None]]:
+        """The command, environment, working folder and child set-up of an isolated run (see
+        spacerunner.limits.sandbox); files it may write are given to its uid."""
+        layers = sandbox.host_layers()
+        for line in layers.missing(plan.isolation):
+            log.note(f"isolation: MISSING {line}")
+        run = confinement.run_dir(self.scratch_root)
+        scratch = confinement.scratch
+        assert scratch is not None
+        app = scratch.working_copy(plan.cwd)
+        uid = self.uids.uid(plan.name) if layers.setpriv is not None else None
+        home, tmp = run / "home", run / "tmp"
+        if uid is not None:
+            sandbox.chown_tree(app, uid)
+            for folder in (home, tmp, *([plan.data_dir] if plan.data_dir else [])):
+                sandbox.chown_tree(folder, uid)
+        mounts = sandbox.binds(
+            app=app,
+            home=home,
+            tmp=tmp,
+            data=plan.data_dir,
+            python=plan.command[0],
+            readable=[],
+        )
+        command = sandbox.command(
+            plan.command, layers=layers, isolation=plan.isolation, uid=uid, mounts=mounts
+        )
+        env = {
+            **sandbox.allowed_environment(self.base_env),
+            "HOME": sandbox.APP_HOME,
+            "TMPDIR": "/tmp",
+            "XDG_CACHE_HOME": f"{sandbox.APP_HOME}/.cache",
+            **plan.env,
+        }
+        network = (
+            "its own network namespace with outbound internet (pasta), no way to this "
+            "machine's loopback"
+            if plan.isolation is Isolation.FULL
+            else "no network but its own loopback"
+        )
+        log.note(
+            f"isolation: uid {sandbox.SPACE_UID} inside, host uid "
+            f"{uid if uid is not None else 'of spacerunner'}; own PID and mount namespaces "
+            f"(app at {sandbox.APP_DIR}, read-only system); {network}; "
+            "only its own variables"
+        )
+        setup = confinement.preexec()
+
+        def preexec() -> None:  # pragma: no cover - runs in the child
+            setup()
+            sandbox.stage(mounts)
+
+        return tuple(command), env, run, preexec
+
+    async def _enter(self, plan: ProcessPlan, pid: int) -> Upstream:
+        """Register the network namespace the app's sandbox made, so the proxy and probes
+        connect to the app on its own loopback."""
+        ours = os.readlink("/proc/self/ns/net")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while True:
+            inner = await asyncio.to_thread(_in_other_netns, pid, ours)
+            if inner is not None:
+                break
+            if loop.time() > deadline:
+                raise OSError("no process of the sandbox entered a network namespace in 10 s")
+            await asyncio.sleep(0.01)
+        name = f"space-{plan.name}-{pid}"
+        await asyncio.to_thread(netns.register, name, inner)
+        return Upstream("127.0.0.1", plan.port, netns=name)

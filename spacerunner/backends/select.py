@@ -66,5 +66,7 @@ def make_backend(
 
     if kind is BackendKind.DOCKER:
         return docker()
-    local = LocalBackend(log_dir, scratch_root=scratch_root, limits_mode=limits_mode)
+    local = LocalBackend(
+        log_dir, scratch_root=scratch_root, limits_mode=limits_mode, state_dir=state_dir
+    )
     return local if kind is BackendKind.LOCAL else AutoBackend(local, docker)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -11,6 +12,7 @@ from spacerunner.defaults import DEFAULTS
 from spacerunner.errors import SpacerunnerError
 from spacerunner.limits import LimitSettings
 from spacerunner.limits.model import LimitsMode
+from spacerunner.limits.sandbox import LOST_WITHOUT, Isolation
 
 if TYPE_CHECKING:
     from spacerunner.launcher import SpaceSettings
@@ -25,6 +27,36 @@ def add_host_argument(parser: argparse.ArgumentParser) -> None:
         help="also answer requests for this host name (repeatable; e.g. the name of a reverse "
         "proxy in front, or *.example.org); loopback names and *.localhost always are",
     )
+
+
+def add_isolation_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "isolation",
+        "each Space runs as an unprivileged uid of its own, in its own PID, mount and network "
+        "namespaces, with only its own variables, as on Spaces",
+    )
+    group.add_argument(
+        "--isolation",
+        choices=[mode.value for mode in Isolation],
+        default=DEFAULTS.isolation.value,
+        help="full: the above, with outbound internet; offline: the same without any network; "
+        f"none: apps run as spacerunner's own children, unisolated (default {DEFAULTS.isolation})",
+    )
+    group.add_argument(
+        "--sandbox",
+        dest="isolation",
+        action="store_const",
+        const=Isolation.OFFLINE.value,
+        help="the same as --isolation offline",
+    )
+
+
+def isolation_from(args: argparse.Namespace) -> Isolation:
+    """The isolation asked for; ``none`` is said aloud with what it gives up."""
+    isolation = Isolation(args.isolation)
+    if isolation is Isolation.NONE:
+        print(f"spacerunner: warning: --isolation none: {LOST_WITHOUT}", file=sys.stderr)
+    return isolation
 
 
 def add_backend_argument(parser: argparse.ArgumentParser) -> None:
@@ -56,12 +88,6 @@ def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
         "otherwise; watchdog: only watch (default auto)",
     )
     group.add_argument(
-        "--sandbox",
-        action="store_true",
-        help="run apps inside bubblewrap: uid 1000 without capabilities, a read-only system, "
-        "no network but loopback",
-    )
-    group.add_argument(
         "--persistent",
         action="store_true",
         help="persistent storage for every Space (default: those with "
@@ -78,7 +104,6 @@ def settings_from(args: argparse.Namespace) -> LimitSettings:
         pids=args.pids,
         mode=LimitsMode(args.limits),
         persistent=args.persistent,
-        sandbox=args.sandbox,
     )
     try:
         settings.validate()
@@ -99,4 +124,5 @@ def space_settings(args: argparse.Namespace, variables: Mapping[str, str]) -> Sp
         builder=builder_from(args),
         limits=settings_from(args),
         backend=BackendKind(args.backend),
+        isolation=isolation_from(args),
     )

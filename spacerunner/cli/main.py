@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="do not stream the app's log")
     envs.add_env_arguments(run, DEFAULTS.run_env_mode)
     limits.add_host_argument(run)
+    limits.add_isolation_arguments(run)
     limits.add_backend_argument(run)
     limits.add_limit_arguments(run)
 
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_arguments(serve_parser)
     envs.add_env_arguments(serve_parser, DEFAULTS.serve_env_mode)
     limits.add_host_argument(serve_parser)
+    limits.add_isolation_arguments(serve_parser)
     limits.add_backend_argument(serve_parser)
     limits.add_limit_arguments(serve_parser)
 

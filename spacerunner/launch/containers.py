@@ -16,6 +16,7 @@ from spacerunner.launch.sdks import (
     process_plan,
     space_environment,
 )
+from spacerunner.limits.sandbox import Isolation
 
 """Spaces' Python when the header names none."""
 UV_VERSION = "0.13.9"
@@ -119,5 +120,5 @@ def build_container_plan(config: SpaceConfig, options: LaunchOptions) -> Contain
         secret_names=frozenset(options.variables),
         limits=options.limits,
         persistent=options.data_dir is not None,
-        sandbox=options.sandbox,
+        sandbox=options.isolation is Isolation.OFFLINE,
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from spacerunner.config.model import Sdk
 from spacerunner.limits.model import Limits
+from spacerunner.limits.sandbox import Isolation
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,9 @@ class ProcessPlan:
     """None: no limits at all."""
     data_dir: Path | None = None
     """Persistent storage that survives restarts (Spaces' /data), when the Space has it."""
-    sandbox: bool = False
-    """Run inside bubblewrap: unprivileged, read-only system, loopback-only network."""
+    isolation: Isolation = Isolation.NONE
+    """How the app is kept apart from the machine and other Spaces (spacerunner.limits.sandbox);
+    the plan's values (``port``, paths in ``env``) are those the app sees inside."""
 
 
 @dataclass(frozen=True)

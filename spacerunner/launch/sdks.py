@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from spacerunner.config.model import Sdk, SpaceConfig
+from spacerunner.config.model import DEFAULT_APP_PORT, Sdk, SpaceConfig
 from spacerunner.envs.builder import Environment
 from spacerunner.errors import LaunchError
 from spacerunner.launch.plan import HttpProbe, LaunchPlan, ProcessPlan, StaticPlan
 from spacerunner.launch.ports import free_port
 from spacerunner.limits.model import Limits, LimitSettings
+from spacerunner.limits.sandbox import APP_DATA, Isolation
 
 _AUTHOR = re.compile(r"[^A-Za-z0-9._-]+")
 PORTMAP = Path(__file__).parent / "portmap"
@@ -49,7 +50,7 @@ class LaunchOptions:
     """Variables the Python environment asks for (set before the user's own)."""
     limits: Limits | None = None
     data_dir: Path | None = None
-    sandbox: bool = False
+    isolation: Isolation = Isolation.NONE
     container: bool = False
     """Run gradio and streamlit Spaces in a container too (``sdk: docker`` always is)."""
 
@@ -61,11 +62,12 @@ def space_options(
     python: str,
     settings: LimitSettings,
     data_dir: Path | None,
+    isolation: Isolation = Isolation.NONE,
     **rest: object,
 ) -> LaunchOptions:
     """Launch options with the resource half filled in the one way ``run`` and ``serve`` share:
     the built environment's interpreter (else ``python``), the Space's hardware preset under the
-    user's overrides, the sandbox, and persistent storage at ``data_dir`` only for a Space that
+    user's overrides, the isolation, and persistent storage at ``data_dir`` only for a Space that
     asks for it (``suggested_storage``) or when the user gives every Space some."""
     persistent = data_dir is not None and (settings.persistent or bool(config.suggested_storage))
     return LaunchOptions(
@@ -73,7 +75,7 @@ def space_options(
         runtime_env=env.run_env if env else {},
         limits=settings.for_space(config.suggested_hardware),
         data_dir=data_dir if persistent else None,
-        sandbox=settings.sandbox,
+        isolation=isolation,
         **rest,  # type: ignore[arg-type]
     )
 
@@ -123,10 +125,14 @@ def process_plan(
     hard-coded 7860 to the app's own port (not needed where the app has ports of its own)."""
     assert config.sdk in (Sdk.GRADIO, Sdk.STREAMLIT) and config.app_file is not None
     mount = normalize_mount(options.mount)
-    port = options.port or free_port(options.host)
+    isolated = options.isolation is not Isolation.NONE
+    if isolated:  # a network namespace of its own: the port every Spaces app has
+        port, portmap = options.port or DEFAULT_APP_PORT, False
+    else:
+        port = options.port or free_port(options.host)
     env = space_environment(config, options, port)
     if options.data_dir is not None:
-        env["SPACERUNNER_DATA_DIR"] = str(options.data_dir)
+        env["SPACERUNNER_DATA_DIR"] = APP_DATA if isolated else str(options.data_dir)
     env.update(options.runtime_env)
     env.update(options.variables)
     if portmap and str(port) != HARD_CODED_PORTS:
@@ -170,5 +176,5 @@ def process_plan(
         secret_names=frozenset(options.variables),
         limits=options.limits,
         data_dir=options.data_dir,
-        sandbox=options.sandbox,
+        isolation=options.isolation,
     )

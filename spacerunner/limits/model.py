@@ -116,8 +116,6 @@ class LimitSettings:
     mode: LimitsMode = LimitsMode.AUTO
     persistent: bool = False
     """Give every Space persistent storage (otherwise only those with suggested_storage)."""
-    sandbox: bool = False
-    """Run apps inside bubblewrap (see spacerunner.limits.sandbox)."""
 
     def for_space(self, suggested_hardware: str | None) -> Limits | None:
         if not self.enabled:

@@ -1,88 +1,156 @@
-"""``--sandbox``: the app inside bubblewrap, for a server shared with people you do not fully trust.
+"""Isolation of a Space's processes, as Spaces gives each Space a container of its own.
 
-What it protects against, each part on its own:
-- an unprivileged user: the app runs as uid 1000 in a user namespace with no capabilities, so even
-  when spacerunner runs as root the app cannot mount, load modules, change other users' files or
-  signal other processes;
-- a read-only view of the system: only /usr, /etc and the app's own folders (its Space, its Python
-  environment) are there, read-only; its ephemeral disk and persistent storage are the only
-  writable places, so it cannot change the machine, other Spaces or spacerunner's files, nor read
-  home folders and keys that are not bound in;
-- no network but loopback: the app has its own network namespace, so it cannot reach the
-  internet or the local network (no exfiltration, no scanning); the proxy reaches it through a
-  unix socket in its run folder, which a small forwarder inside the sandbox relays to the app's
-  port on its private loopback.
+With ``full`` isolation (the default) an app runs:
+- as an unprivileged host uid of its Space's own (never root; two Spaces never share one), seen
+  inside as uid 1000, in a user namespace without capabilities;
+- in its own PID namespace (it sees and signals only its own processes) and mount namespace: a
+  read-only system (``/usr``, ``/etc``) and Python, its working copy at ``/home/user/app``,
+  ``HOME=/home/user`` and ``/tmp`` on its limited disk, its persistent storage at ``/data``;
+  nothing of other Spaces, of spacerunner's state or of the user's home;
+- in its own network namespace with outbound internet through ``pasta`` (user-mode networking)
+  and no way to the host's loopback: the proxy connects into the namespace itself
+  (:mod:`spacerunner.netns`), so every app may listen on 7860;
+- with only its own environment (:func:`allowed_environment`).
+
+``offline`` is the same without any network but the app's own loopback (``--sandbox``);
+``none`` runs the app as spacerunner's own child, as on a developer's machine.
+
+Host paths may sit where the app's uid cannot reach them (``/root/...``): the process first
+enters a private mount namespace as root and binds every path the sandbox needs under
+:data:`STAGE`, where bubblewrap, already running as the app's uid, picks them up. Those mounts
+live only in that namespace and end with it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import fcntl
+import json
+import os
 import shutil
 import sys
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cache
 from pathlib import Path
 
-from spacerunner.errors import BackendError
+SPACE_UID = 1000
+"""The uid (and gid) an app has inside its sandbox, as in Spaces' images."""
+APP_HOME = "/home/user"
+APP_DIR = f"{APP_HOME}/app"
+APP_DATA = "/data"
+STAGE = Path("/run/spacerunner-stage")
+"""Where the private mount namespace of a run lays out what its sandbox binds."""
+UID_BASE = 200_000
+"""Host uids of Spaces are taken from here upwards, one per Space name, kept across runs."""
 
-SANDBOX_UID = 1000
-SOCKET_NAME = "app.sock"
-
-# Runs inside the sandbox with the app's own Python (standard library only): it starts the app,
-# relays the unix socket to the app's port on the private loopback, passes signals on, and exits
-# the way the app exits.
-FORWARDER = r"""
-import os, signal, socket, sys, threading
-path, port, argv = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
-pid = os.fork()
-if pid == 0:
-    os.execvp(argv[0], argv)
-for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-    signal.signal(sig, lambda s, f: os.kill(pid, s))
-def pump(a, b):
-    try:
-        while data := a.recv(65536):
-            b.sendall(data)
-    except OSError:
-        pass
-    finally:
-        for s in (a, b):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-def handle(client):
-    try:
-        app = socket.create_connection(("127.0.0.1", port))
-    except OSError:
-        client.close()
-        return
-    threading.Thread(target=pump, args=(client, app), daemon=True).start()
-    pump(app, client)
-    client.close()
-    app.close()
-def serve():
-    server = socket.socket(socket.AF_UNIX)
-    server.bind(path)
-    server.listen(512)
-    while True:
-        client, _ = server.accept()
-        threading.Thread(target=handle, args=(client,), daemon=True).start()
-threading.Thread(target=serve, daemon=True).start()
-_, status = os.waitpid(pid, 0)
-code = os.waitstatus_to_exitcode(status)
-if code < 0:
-    signal.signal(-code, signal.SIG_DFL)
-    os.kill(os.getpid(), -code)
-os._exit(code)
-"""
+_CLONE_NEWNS = 0x00020000
+_MS_BIND, _MS_REC, _MS_PRIVATE, _MS_RDONLY, _MS_REMOUNT = 4096, 16384, 1 << 18, 1, 32
 
 
-def bwrap() -> str:
-    found = shutil.which("bwrap")
-    if found is None:
-        raise BackendError(
-            "--sandbox needs bubblewrap, which is not installed. "
-            "Fix: apt-get install bubblewrap (or run without --sandbox)."
-        )
-    return found
+class Isolation(StrEnum):
+    FULL = "full"
+    """Own uid, PID, mount and network namespaces; outbound internet (the default)."""
+    OFFLINE = "offline"
+    """The same with no network but the app's own loopback."""
+    NONE = "none"
+    """spacerunner's own child: shares the machine's users, processes, files and network."""
+
+
+LOST_WITHOUT = (
+    "every Space runs as spacerunner's own user with its environment: Spaces can read each "
+    "other's files and secrets, signal each other and spacerunner, and reach each other's ports"
+)
+
+
+@dataclass(frozen=True)
+class HostLayers:
+    """What this host offers for isolation."""
+
+    bwrap: str | None
+    pasta: str | None
+    setpriv: str | None
+    root: bool
+
+    def missing(self, isolation: Isolation) -> list[str]:
+        """One line per layer ``isolation`` asks for that this host lacks."""
+        if isolation is Isolation.NONE:
+            return []
+        lines = []
+        if self.bwrap is None:
+            lines.append(
+                "namespaces: bubblewrap is not installed (apt-get install bubblewrap), so the "
+                "app shares this machine's processes, files and network"
+            )
+        if not self.root:
+            lines.append(
+                "namespaces and per-Space uid: spacerunner does not run as root, so apps run "
+                "as its own user, unisolated"
+            )
+        elif self.setpriv is None:
+            lines.append("per-Space uid: setpriv (util-linux) is missing; apps run as root")
+        if isolation is Isolation.FULL and self.pasta is None:
+            lines.append(
+                "network: pasta is not installed (apt-get install passt), so the app has no "
+                "outbound network, only its own loopback"
+            )
+        return lines
+
+    def effective(self, isolation: Isolation) -> Isolation:
+        """The isolation this host can give for ``isolation``."""
+        if isolation is Isolation.NONE or self.bwrap is None or not self.root:
+            return Isolation.NONE
+        if isolation is Isolation.FULL and self.pasta is None:
+            return Isolation.OFFLINE
+        return isolation
+
+
+@cache
+def host_layers() -> HostLayers:
+    return HostLayers(
+        bwrap=shutil.which("bwrap"),
+        pasta=shutil.which("pasta"),
+        setpriv=shutil.which("setpriv"),
+        root=os.geteuid() == 0,
+    )
+
+
+_ENV_ALLOWED = {
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "TERM",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "all_proxy",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "PYTHONDONTWRITEBYTECODE",
+    "OPENBLAS_CORETYPE",
+    "OPENBLAS_L2_SIZE",
+}
+_ENV_ALLOWED_PREFIXES = ("LC_", "PIP_", "UV_")
+SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def allowed_environment(environ: dict[str, str] | os._Environ[str]) -> dict[str, str]:
+    """What an isolated app may see of spacerunner's environment: locale, time zone, proxy and
+    certificate settings, package-index settings (installs keep working), and nothing else."""
+    kept = {
+        key: value
+        for key, value in environ.items()
+        if key in _ENV_ALLOWED or key.startswith(_ENV_ALLOWED_PREFIXES)
+    }
+    kept["PATH"] = SANDBOX_PATH
+    return kept
 
 
 def python_roots(python: str) -> list[Path]:
@@ -99,46 +167,124 @@ def python_roots(python: str) -> list[Path]:
     return roots
 
 
-def wrap(
-    command: tuple[str, ...],
+@dataclass(frozen=True)
+class Bind:
+    source: Path
+    dest: str
+    writable: bool = False
+
+
+def binds(
+    *, app: Path, home: Path, tmp: Path, data: Path | None, python: str, readable: list[Path]
+) -> list[Bind]:
+    """What a Space's sandbox sees besides the system, outermost first."""
+    found = [Bind(home, APP_HOME, True), Bind(app, APP_DIR, True), Bind(tmp, "/tmp", True)]
+    if data is not None:
+        found.append(Bind(data, APP_DATA, True))
+    seen: list[Path] = []
+    for path in [*python_roots(python), *readable]:
+        if path.exists() and not any(path.is_relative_to(s) for s in seen):
+            seen.append(path)
+            found.append(Bind(path, str(path)))
+    return found
+
+
+def command(
+    argv: tuple[str, ...],
     *,
-    cwd: Path,
-    port: int,
-    run_dir: Path,
-    readable: list[Path],
-    writable: list[Path],
+    layers: HostLayers,
+    isolation: Isolation,
+    uid: int | None,
+    mounts: list[Bind],
 ) -> list[str]:
-    """``command`` inside bubblewrap, reachable at ``run_dir/app.sock``."""
-    args = [
-        bwrap(), "--die-with-parent",
-        "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
-        "--unshare-ipc", "--unshare-uts", "--unshare-net",
+    """``argv`` inside its sandbox (see the module's description); the mounts are staged by
+    :func:`stage` in the child before this command runs."""
+    assert layers.bwrap is not None and isolation is not Isolation.NONE
+    outer: list[str] = []
+    if uid is not None and layers.setpriv is not None:
+        outer = [layers.setpriv, "--reuid", str(uid), "--regid", str(uid), "--clear-groups"]
+        outer += ["--inh-caps=-all", "--bounding-set=-all", "--pdeathsig", "SIGKILL"]
+    if isolation is Isolation.FULL:
+        assert layers.pasta is not None
+        outer += [layers.pasta, "--config-net", "--quiet", "--no-map-gw"]
+        outer += ["-t", "none", "-u", "none", "-T", "none", "-U", "none", "--"]
+    inner = [
+        layers.bwrap, "--die-with-parent",
+        "--unshare-user", "--uid", str(SPACE_UID), "--gid", str(SPACE_UID),
+        "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+        "--hostname", "spaces",
         "--tmpfs", "/",
         "--ro-bind", "/usr", "/usr",
         "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
         "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/sbin", "/sbin",
         "--ro-bind", "/etc", "/etc",
-        "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+        "--proc", "/proc", "--dev", "/dev",
     ]  # fmt: skip
-    python = command[0]
-    seen: set[Path] = set()
-    for path in [*python_roots(python), *readable]:
-        if path.exists() and path not in seen and not any(path.is_relative_to(s) for s in seen):
-            seen.add(path)
-            args += ["--ro-bind", str(path), str(path)]
-    for path in [run_dir, *writable]:
-        args += ["--bind", str(path), str(path)]
-    args += [
-        "--remount-ro",
-        "/",
-        "--chdir",
-        str(cwd),
-        "--",
-        python,
-        "-c",
-        FORWARDER,
-        str(run_dir / SOCKET_NAME),
-        str(port),
-        *command,
-    ]
-    return args
+    if isolation is Isolation.OFFLINE:
+        inner.append("--unshare-net")
+    for index, bind in enumerate(mounts):
+        inner += ["--bind" if bind.writable else "--ro-bind", str(STAGE / str(index)), bind.dest]
+    inner += ["--remount-ro", "/", "--chdir", APP_DIR, "--", *argv]
+    return outer + inner
+
+
+def stage(mounts: list[Bind]) -> None:  # pragma: no cover - runs in the child, before exec
+    """In the child, as root: a private mount namespace with ``mounts`` bound under
+    :data:`STAGE` (a tmpfs there, reachable by any uid)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def check(result: int, what: str) -> None:
+        if result != 0:
+            error = ctypes.get_errno()
+            raise OSError(error, f"{what}: {os.strerror(error)}")
+
+    check(libc.unshare(_CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+    check(libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None), "mount --make-rprivate /")
+    check(libc.mount(b"tmpfs", bytes(STAGE), b"tmpfs", 0, b"mode=0755,size=64k"), "stage tmpfs")
+    for index, bind in enumerate(mounts):
+        target = STAGE / str(index)
+        if bind.source.is_dir():
+            target.mkdir()
+        else:
+            target.touch()
+        check(
+            libc.mount(bytes(bind.source), bytes(target), None, _MS_BIND | _MS_REC, None),
+            f"bind {bind.source}",
+        )
+
+
+def prepare_stage() -> None:
+    """The (empty) mount point of the stage, made once on the host."""
+    STAGE.mkdir(mode=0o755, parents=True, exist_ok=True)
+
+
+def chown_tree(path: Path, uid: int) -> None:
+    """Give ``path`` and everything in it to ``uid`` (links themselves, never followed)."""
+    os.lchown(path, uid, uid)
+    for dirpath, dirs, files in os.walk(path):
+        for name in (*dirs, *files):
+            with contextlib.suppress(FileNotFoundError):
+                os.lchown(os.path.join(dirpath, name), uid, uid)
+
+
+class UidMap:
+    """The host uid of each Space, kept in a file so a Space keeps its uid (and so owns its
+    persistent files) across runs, and two Spaces never share one."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def uid(self, name: str) -> int:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_suffix(".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                taken: dict[str, int] = json.loads(self.path.read_text())
+            except (OSError, ValueError):
+                taken = {}
+            if name not in taken:
+                taken[name] = max([UID_BASE - 1, *taken.values()]) + 1
+                tmp = self.path.with_suffix(".tmp")
+                tmp.write_text(json.dumps(taken, indent=1))
+                os.replace(tmp, self.path)
+            return int(taken[name])

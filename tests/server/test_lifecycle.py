@@ -353,7 +353,9 @@ def test_an_app_that_stops_answering_is_restarted(make_server, tmp_path: Path) -
     )
     httpx.get(f"{server.base}/spaces/app/env", timeout=30)
     pid = server.facts("app")["pid"]
-    os.kill(pid, signal.SIGSTOP)  # alive, but answers nothing
+    tree = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    for proc in tree:  # the app and its sandbox: alive, but answering nothing
+        proc.send_signal(signal.SIGSTOP)
     try:
         server.wait_for(
             lambda: (
@@ -363,8 +365,9 @@ def test_an_app_that_stops_answering_is_restarted(make_server, tmp_path: Path) -
             timeout=30,
         )
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGCONT)
+        for proc in tree:
+            with contextlib.suppress(psutil.Error):
+                proc.send_signal(signal.SIGCONT)
     assert "stopped answering health checks" in server.facts("app")["last_exit"]
     assert httpx.get(f"{server.base}/spaces/app/env", timeout=30).status_code == 200
 

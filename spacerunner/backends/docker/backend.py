@@ -18,7 +18,7 @@ from typing import Any
 import psutil
 
 from spacerunner import netns
-from spacerunner.backends.base import Backend, Instance, Status, Upstream
+from spacerunner.backends.base import Backend, Instance, Status, Upstream, signal_exit
 from spacerunner.backends.docker import images
 from spacerunner.backends.docker.engine import (
     LABEL,
@@ -89,9 +89,7 @@ class DockerInstance(Instance):
             self._limit = f"Memory limit exceeded ({format_size(memory) if memory else '?'})"
         await asyncio.sleep(0.2)  # the last log lines
         await self._cleanup()
-        if 128 < code < 128 + 65:  # the container's init reports a signal as 128 + its number
-            code = -(code - 128)
-        self._ended(code, lost=lost)
+        self._ended(signal_exit(code), lost=lost)  # the container's init reports 128 + N
         self.log.note(self._reason or "ended")
         self.log.close()
 
