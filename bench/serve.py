@@ -4,7 +4,7 @@
 
 1. Time to first byte: `python app.py` from spawn to its first answered request (the baseline),
    against a request to a sleeping Space through `spacerunner serve` (wake, start, answer),
-   in the same run, alternating.
+   isolated (the default) and with `--isolation none`, in the same run, alternating.
 2. Resident memory of the server process with 1 and with 50 registered (sleeping) Spaces.
 """
 
@@ -65,7 +65,7 @@ def baseline(python: str) -> float:
         proc.wait(10)
 
 
-def start_server(dirs: list[Path], port: int, state: Path) -> subprocess.Popen[bytes]:
+def start_server(dirs: list[Path], port: int, state: Path, *extra: str) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -80,6 +80,7 @@ def start_server(dirs: list[Path], port: int, state: Path) -> subprocess.Popen[b
             "--no-watch",
             "--state-dir",
             str(state),
+            *extra,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -105,25 +106,37 @@ def main() -> int:
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     try:
-        port = free_port()
+        port, plain_port = free_port(), free_port()
         server = start_server([GRADIO_SPACE], port, tmp / "state")
-        direct, woken = [], []
+        plain = start_server([GRADIO_SPACE], plain_port, tmp / "state-plain", "--isolation", "none")
+        direct, woken, unisolated = [], [], []
+
+        def wake(at: int) -> float:
+            post(f"http://127.0.0.1:{at}/api/spaces/hello-gradio/sleep")
+            return first_byte(f"http://127.0.0.1:{at}/spaces/hello-gradio/gradio_api/info")
+
         try:
+            wake(port), wake(plain_port)  # both environments built before timing
             for _ in range(args.runs):
                 direct.append(baseline(sys.executable))
-                post(f"http://127.0.0.1:{port}/api/spaces/hello-gradio/sleep")
-                woken.append(
-                    first_byte(f"http://127.0.0.1:{port}/spaces/hello-gradio/gradio_api/info")
-                )
+                woken.append(wake(port))
+                unisolated.append(wake(plain_port))
             one_space_rss = rss_mib(server.pid)
         finally:
-            server.terminate()
-            server.wait(30)
-        d, w = statistics.median(direct), statistics.median(woken)
+            for proc in (server, plain):
+                proc.terminate()
+                proc.wait(30)
+        d, w, u = (statistics.median(x) for x in (direct, woken, unisolated))
+
+        def runs(values: list[float]) -> str:
+            return ", ".join(f"{x:.2f}" for x in values)
+
         print(f"time to first byte, median of {args.runs} (Gradio hello-gradio):")
-        print(f"  python app.py             {d:6.2f} s   {', '.join(f'{x:.2f}' for x in direct)}")
-        print(f"  wake through serve        {w:6.2f} s   {', '.join(f'{x:.2f}' for x in woken)}")
+        print(f"  python app.py             {d:6.2f} s   {runs(direct)}")
+        print(f"  wake through serve        {w:6.2f} s   {runs(woken)}  (isolated, the default)")
+        print(f"  wake, --isolation none    {u:6.2f} s   {runs(unisolated)}")
         print(f"  ratio wake / direct       {w / d:6.2f}   (added {w - d:+.2f} s)")
+        print(f"  isolation adds            {w - u:+6.2f} s   (ratio {w / u:.2f})")
 
         many = tmp / "many"
         for i in range(50):

@@ -66,6 +66,8 @@ class Placement:
     """The URL prefix it is served under ('' for the site root)."""
     data_dir: Path | None = None
     """Its persistent storage, given when the Space asks for some or the user gives all."""
+    variables: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """The Space's own variables and secrets, over the settings' server-wide ones."""
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,7 @@ class Launcher:
                 mount=placement.mount,
                 public_host=placement.public_host,
                 author=settings.author,
-                variables=settings.variables,
+                variables={**settings.variables, **placement.variables},
                 container=settings.container,
             ),
         )

@@ -63,6 +63,7 @@ class LocalProcess(Instance):
     ) -> None:
         super().__init__(plan, endpoint or Upstream(connect_host(plan.host), plan.port), log)
         self._proc = proc
+        self._app_pid: int | None = None
         self.confinement = confinement or Confinement(None)
         self._watchdog: Watchdog | None = None
         self._watchdog_task: asyncio.Task[None] | None = None
@@ -79,7 +80,18 @@ class LocalProcess(Instance):
         self._watch_task = asyncio.create_task(self._watch(), name=f"watch:{plan.name}")
 
     def _pid(self) -> int | None:
-        return self._proc.pid
+        """The app's own process: the child itself, or inside its sandbox the first process
+        that runs the plan's command (found once; the sandbox's own until it is there)."""
+        if self.plan.isolation is Isolation.NONE:
+            return self._proc.pid
+        if self._app_pid is None:
+            with contextlib.suppress(psutil.Error):
+                for proc in psutil.Process(self._proc.pid).children(recursive=True):
+                    with contextlib.suppress(psutil.Error):
+                        if proc.cmdline()[:1] == [self.plan.command[0]]:
+                            self._app_pid = proc.pid
+                            break
+        return self._app_pid or self._proc.pid
 
     def usage(self) -> dict[str, object] | None:
         if self.ended:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 import urllib.error
@@ -11,6 +12,7 @@ from typing import Any
 
 from spacerunner.errors import SpacerunnerError
 from spacerunner.paths import state_dir
+from spacerunner.supervisor.secrets import check_key
 from spacerunner.units import format_size
 from spacerunner.urls import space_api
 
@@ -38,9 +40,9 @@ def _server(args: argparse.Namespace) -> tuple[str, str | None]:
     return str(url).rstrip("/"), token
 
 
-def _request(args: argparse.Namespace, method: str, path: str) -> Any:
+def _request(args: argparse.Namespace, method: str, path: str, body: bytes | None = None) -> Any:
     url, token = _server(args)
-    request = urllib.request.Request(url + path, method=method)
+    request = urllib.request.Request(url + path, method=method, data=body)
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     try:
@@ -91,4 +93,28 @@ def action_command(args: argparse.Namespace) -> int:
     print(
         f"{facts['name']}: {facts['state']}" + (f" ({facts['reason']})" if facts["reason"] else "")
     )
+    return 0
+
+
+def secrets_command(args: argparse.Namespace) -> int:
+    """``secrets set SPACE KEY`` (the value from standard input), ``list``, ``unset``."""
+    path = space_api(args.space, "secrets")
+    if args.secrets_command == "list":
+        with _request(args, "GET", path) as response:
+            names = json.loads(response.read())["names"]
+        print("\n".join(names) if names else f"{args.space} has no variables or secrets")
+        return 0
+    key = check_key(args.key)
+    if args.secrets_command == "set":
+        if sys.stdin.isatty():
+            value = getpass.getpass(f"{key} for {args.space} (not echoed): ")
+        else:
+            value = sys.stdin.read().removesuffix("\n")
+        with _request(args, "PUT", f"{path}/{key}", value.encode()) as response:
+            response.read()
+        print(f"{args.space}: {key} set; the app sees it from its next start")
+    else:
+        with _request(args, "DELETE", f"{path}/{key}") as response:
+            response.read()
+        print(f"{args.space}: {key} removed; the app loses it at its next start")
     return 0

@@ -114,6 +114,21 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"lines of history (default {DEFAULTS.log_tail})",
     )
     client.add_arguments(logs)
+    secrets = _command(
+        sub.add_parser("secrets", help="a Space's own variables and secrets on a running server"),
+        "client:secrets_command",
+    )
+    secrets_sub = secrets.add_subparsers(dest="secrets_command", required=True, metavar="ACTION")
+    for action, text in (
+        ("set", "set KEY (its value read from standard input, never from the command line)"),
+        ("unset", "remove KEY"),
+        ("list", "the names (never the values)"),
+    ):
+        action_parser = secrets_sub.add_parser(action, help=text)
+        action_parser.add_argument("space")
+        if action != "list":
+            action_parser.add_argument("key")
+        client.add_arguments(action_parser)
     for action in ("start", "stop", "restart"):
         action_parser = _command(
             sub.add_parser(action, help=f"{action} a Space of a running server"),

@@ -27,6 +27,7 @@ from starlette.responses import (
 from starlette.routing import Route
 
 from spacerunner.defaults import DEFAULTS
+from spacerunner.errors import SpacerunnerError
 from spacerunner.server.facts import gallery_order, space_facts, tail_file
 from spacerunner.supervisor import ManagedSpace, Supervisor
 from spacerunner.supervisor.space import SpaceUnavailable
@@ -186,6 +187,27 @@ def build_app(supervisor: Supervisor, *, token: str, port: int) -> Starlette:
             )
         return JSONResponse(space_facts(space, port, private=True))
 
+    async def api_secrets(request: Request) -> Response:
+        """GET: the names of a Space's variables (never values); PUT .../KEY with the value as
+        the body; DELETE .../KEY. Changes reach the app at its next start."""
+        if not admin(request):
+            return denied()
+        if request.method != "GET" and not may_change(request):
+            return JSONResponse({"error": "cross-origin request refused"}, status_code=403)
+        name = request.path_params["name"]
+        store = supervisor.context.secrets
+        if space_or_404(name) is None or store is None:
+            return not_found(name, html=False)
+        key = request.path_params.get("key")
+        try:
+            if request.method == "PUT" and key is not None:
+                store.set(name, key, (await request.body()).decode("utf-8"))
+            elif request.method == "DELETE" and key is not None and not store.unset(name, key):
+                return JSONResponse({"error": f"{name} has no {key!r}"}, status_code=404)
+        except (SpacerunnerError, UnicodeDecodeError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse({"space": name, "names": store.names(name)})
+
     async def api_logs(request: Request) -> Response:
         if not admin(request):
             return denied()
@@ -250,6 +272,8 @@ def build_app(supervisor: Supervisor, *, token: str, port: int) -> Starlette:
             Route("/api/whoami", api_whoami),
             Route("/api/spaces/{name}", api_space),
             Route("/api/spaces/{name}/logs", api_logs),
+            Route("/api/spaces/{name}/secrets", api_secrets),
+            Route("/api/spaces/{name}/secrets/{key}", api_secrets, methods=["PUT", "DELETE"]),
             Route("/api/spaces/{name}/{action}", api_action, methods=["POST"]),
             Route("/{path:path}", fallback),
         ]

@@ -27,6 +27,7 @@ from spacerunner.paths import state_dir as default_state_dir
 from spacerunner.proxy import ProxyServer, Route, Router
 from spacerunner.server.app import build_app
 from spacerunner.supervisor import Policy, Supervisor
+from spacerunner.supervisor.secrets import SecretStore
 from spacerunner.supervisor.state import StateFile
 
 CONTROL = "_control"
@@ -92,6 +93,7 @@ class Portfolio:
             public_port=port,
             policy=options.policy,
             data_root=serve_dir / "data",
+            secrets=SecretStore(options.state_dir / "secrets"),
         )
         await self.supervisor.start()
         await self._start_control(port)

@@ -13,6 +13,7 @@ from pathlib import Path
 from spacerunner.launcher import Launcher
 from spacerunner.proxy.routes import Router
 from spacerunner.supervisor.policy import Policy
+from spacerunner.supervisor.secrets import SecretStore
 from spacerunner.supervisor.state import StateFile
 
 
@@ -40,6 +41,8 @@ class SpaceContext:
     """The server's port, for ``SPACE_HOST`` (``<name>.localhost:<port>``)."""
     changed: Callable[[], None]
     """Tell the server something people may want to see changed."""
+    secrets: SecretStore | None = None
+    """Each Space's own variables and secrets (``spacerunner secrets``)."""
     data_root: Path | None = None
     """Where persistent storage of Spaces lives (one folder per Space)."""
     clock: Clock = field(default_factory=Clock)

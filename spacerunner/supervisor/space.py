@@ -163,6 +163,7 @@ class ManagedSpace:
             public_host=f"{space_host(self.name)}:{self.ctx.public_port}",
             mount=space_mount(self.name),
             data_dir=root / self.name if root is not None else None,
+            variables=self.ctx.secrets.get(self.name) if self.ctx.secrets is not None else {},
         )
 
     def _building(self, log: AppLog) -> None:

@@ -17,6 +17,7 @@ from spacerunner.proxy.routes import Router
 from spacerunner.supervisor.context import Clock, SpaceContext
 from spacerunner.supervisor.discovery import discover
 from spacerunner.supervisor.policy import Policy
+from spacerunner.supervisor.secrets import SecretStore
 from spacerunner.supervisor.space import ManagedSpace, SpaceState
 from spacerunner.supervisor.state import StateFile
 
@@ -37,6 +38,7 @@ class Supervisor:
         public_port: int,
         policy: Policy | None = None,
         data_root: Path | None = None,
+        secrets: SecretStore | None = None,
         clock: Clock | None = None,
     ) -> None:
         self.dirs = [d.absolute() for d in dirs]
@@ -52,6 +54,7 @@ class Supervisor:
             public_port=public_port,
             changed=self.changed,
             data_root=data_root,
+            secrets=secrets,
             clock=clock or Clock(),
         )
         self.spaces: dict[str, ManagedSpace] = {}

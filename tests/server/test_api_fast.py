@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from fakes import FakeBackend
@@ -12,23 +13,32 @@ from spacerunner.launcher import Launcher, SpaceSettings
 from spacerunner.proxy.routes import Router
 from spacerunner.server.app import COOKIE, build_app
 from spacerunner.supervisor import Policy, Supervisor
+from spacerunner.supervisor.secrets import SecretStore
 from spacerunner.supervisor.state import StateFile
 
 
-def control(tmp_path: Path) -> TestClient:
+def make_supervisor(tmp_path: Path) -> tuple[Supervisor, FakeBackend]:
     spaces = tmp_path / "spaces"
-    (spaces / "demo").mkdir(parents=True)
-    (spaces / "demo" / "README.md").write_text("---\nsdk: gradio\napp_file: app.py\n---\n")
-    (spaces / "demo" / "app.py").write_text("")
+    for name in ("demo", "other"):
+        (spaces / name).mkdir(parents=True)
+        (spaces / name / "README.md").write_text("---\nsdk: gradio\napp_file: app.py\n---\n")
+        (spaces / name / "app.py").write_text("")
+    backend = FakeBackend(tmp_path / "logs")
     supervisor = Supervisor(
         [spaces],
-        Launcher(SpaceSettings(env_mode=EnvMode.CURRENT), FakeBackend(tmp_path / "logs")),
+        Launcher(SpaceSettings(env_mode=EnvMode.CURRENT, variables={"SHARED": "1"}), backend),
         Router(),
         state=StateFile(tmp_path / "state.json"),
         public_port=8000,
-        policy=Policy(watch=False),
+        policy=Policy(watch=False, health_interval=0),
+        secrets=SecretStore(tmp_path / "secrets"),
     )
     supervisor.scan()
+    return supervisor, backend
+
+
+def control(tmp_path: Path) -> TestClient:
+    supervisor, _ = make_supervisor(tmp_path)
     return TestClient(build_app(supervisor, token="t0ken", port=8000))
 
 
@@ -62,3 +72,34 @@ def test_actions_with_the_cookie_need_a_same_origin_request(tmp_path: Path) -> N
     assert client.post(url, headers={"Origin": here}).status_code == 401
     bearer = {"Authorization": "Bearer t0ken", "Origin": "http://evil.example"}
     assert client.post(url, headers=bearer).status_code == 200  # a token is not ambient
+
+
+def test_secrets_through_the_api_reach_only_their_space(tmp_path: Path) -> None:
+    supervisor, backend = make_supervisor(tmp_path)
+    client = TestClient(build_app(supervisor, token="t0ken", port=8000))
+    auth = {"Authorization": "Bearer t0ken"}
+    url = "/api/spaces/demo/secrets"
+    assert client.put(url + "/HF_TOKEN", content=b"hf_s3cret", headers=auth).json() == {
+        "space": "demo",
+        "names": ["HF_TOKEN"],
+    }
+    assert client.get(url, headers=auth).json()["names"] == ["HF_TOKEN"]  # names, no values
+    assert "hf_s3cret" not in client.get(url, headers=auth).text
+    assert client.put(url + "/HF_TOKEN", content=b"x").status_code == 401
+    assert client.put(url + "/1BAD", content=b"x", headers=auth).status_code == 400
+    stored = tmp_path / "secrets" / "demo.json"
+    assert stored.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "secrets").stat().st_mode & 0o777 == 0o700
+
+    async def start_both() -> None:
+        await supervisor.spaces["demo"].start()
+        await supervisor.spaces["other"].start()
+
+    asyncio.run(start_both())
+    plans = {i.plan.name: i.plan for i in backend.started}
+    assert plans["demo"].env["HF_TOKEN"] == "hf_s3cret"  # type: ignore[union-attr]
+    assert "HF_TOKEN" not in plans["other"].env  # type: ignore[union-attr]
+    assert plans["other"].env["SHARED"] == "1"  # type: ignore[union-attr]
+    assert "HF_TOKEN" in plans["demo"].secret_names  # type: ignore[union-attr]
+    assert client.delete(url + "/HF_TOKEN", headers=auth).json()["names"] == []
+    assert client.delete(url + "/HF_TOKEN", headers=auth).status_code == 404

@@ -150,12 +150,13 @@ def builder(tmp_path_factory: pytest.TempPathFactory) -> EnvBuilder:
 
 def model_space(
     loop_thread: LoopThread, builder: EnvBuilder, spaces: Path, template: str, kind: str
-) -> tuple[Path, Path]:
+) -> tuple[Path, str]:
     """Scaffold the template, build its environment, and make a tiny model with that
-    environment's Python. Returns the Space and the model folder."""
+    environment's Python, inside the Space (an isolated app sees only its own folder, as on
+    Spaces). Returns the Space and the model's path as the app names it."""
     folder = scaffold(TEMPLATES[template], template, spaces)
     env = loop_thread.run(builder.ensure(spec_for(load_space(folder))), timeout=900)
-    model = spaces / f"{template}-model"
+    model = folder / "model"
     subprocess.run(
         [env.python, str(TINY_MODELS), kind, str(model)],
         check=True,
@@ -163,7 +164,7 @@ def model_space(
         env={**os.environ, **env.run_env, "HF_HUB_OFFLINE": "1"},
         timeout=300,
     )
-    return folder, model
+    return folder, "./model"
 
 
 def run_model(
@@ -189,8 +190,8 @@ def test_transformers_text_classification(
     # the model named in the header's `models` (no MODEL_ID): the template's default path
     readme = folder / "README.md"
     default = TEMPLATES["transformers-text-classification"].defaults()["model"]
-    readme.write_text(readme.read_text().replace(default, str(model)))
-    assert load_space(folder).models == (str(model),)
+    readme.write_text(readme.read_text().replace(default, model))
+    assert load_space(folder).models == (model,)
     builds = builder.builds
     with run_model(loop_thread, folder, builder, tmp_path) as url:
         assert builder.builds == builds  # the environment built above is reused
@@ -207,7 +208,7 @@ def test_sentence_similarity(
     folder, model = model_space(
         loop_thread, builder, spaces, "sentence-similarity", "sentence-similarity"
     )
-    with run_model(loop_thread, folder, builder, tmp_path, MODEL_ID=str(model)) as url:
+    with run_model(loop_thread, folder, builder, tmp_path, MODEL_ID=model) as url:
         sentences = "the movie was great\ni hate it\nthe film is fun"
         result = Client(url, verbose=False).predict("a great film", sentences, api_name="/rank")
         rows = result["data"]
@@ -225,7 +226,7 @@ def test_diffusers_text_to_image(
     folder, model = model_space(
         loop_thread, builder, spaces, "diffusers-text-to-image", "text-to-image"
     )
-    with run_model(loop_thread, folder, builder, tmp_path, MODEL_ID=str(model)) as url:
+    with run_model(loop_thread, folder, builder, tmp_path, MODEL_ID=model) as url:
         path = Client(url, verbose=False).predict("a great movie", 2, 0.0, 7, api_name="/generate")
         with Image.open(path) as image:
             assert image.size == (64, 64)
