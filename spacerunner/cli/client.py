@@ -75,6 +75,8 @@ def ps_command(args: argparse.Namespace) -> int:
             f"{s['name']:<24} {s['sdk'] or '-':<10} {s['state']:<11} {memory:>8} {cpu:>6} "
             f"{s['restarts']:>8}  {s['url']}{reason}"
         )
+        for line in (s.get("isolation") or {}).get("missing", []):
+            print(f"{'':<24} isolation MISSING: {line}")
     return 0
 
 

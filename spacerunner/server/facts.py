@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from spacerunner.config.model import COLOR_HEX, DEFAULT_COLOR
+from spacerunner.launch.plan import ProcessPlan
+from spacerunner.limits.sandbox import host_layers
 from spacerunner.supervisor.space import ManagedSpace
 from spacerunner.urls import space_host, space_mount, space_page
 
@@ -57,11 +59,21 @@ def space_facts(space: ManagedSpace, port: int, *, private: bool = False) -> dic
         "open_websockets": space.route.open_tunnels,
         "active_requests": space.route.active_requests,
         "usage": instance.usage() if instance is not None else None,
+        "isolation": isolation_facts(space),
         "url": f"{space_mount(space.name)}/",
         "host_url": f"http://{space_host(space.name)}:{port}/",
         "page": space_page(space.name),
         **({"path": str(space.path)} if private else {}),
     }
+
+
+def isolation_facts(space: ManagedSpace) -> dict[str, Any] | None:
+    """How the running app is isolated, and each layer asked for that this host lacks."""
+    instance = space.instance
+    if instance is None or not isinstance(instance.plan, ProcessPlan):
+        return None
+    wanted = space.ctx.launcher.settings.isolation
+    return {"mode": instance.plan.isolation.value, "missing": host_layers().missing(wanted)}
 
 
 def gallery_order(facts: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from fakes import FakeBackend
 from starlette.testclient import TestClient
 
@@ -103,3 +104,24 @@ def test_secrets_through_the_api_reach_only_their_space(tmp_path: Path) -> None:
     assert "HF_TOKEN" in plans["demo"].secret_names  # type: ignore[union-attr]
     assert client.delete(url + "/HF_TOKEN", headers=auth).json()["names"] == []
     assert client.delete(url + "/HF_TOKEN", headers=auth).status_code == 404
+
+
+def test_missing_isolation_layers_are_in_the_facts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from spacerunner.limits import sandbox
+
+    no_pasta = sandbox.HostLayers(bwrap="/usr/bin/bwrap", pasta=None, setpriv="/x", root=True)
+    monkeypatch.setattr(sandbox, "host_layers", lambda: no_pasta)
+    monkeypatch.setattr("spacerunner.server.facts.host_layers", lambda: no_pasta)
+    monkeypatch.setattr("spacerunner.launcher.host_layers", lambda: no_pasta)
+    supervisor, backend = make_supervisor(tmp_path)
+    client = TestClient(build_app(supervisor, token="t0ken", port=8000))
+    asyncio.run(supervisor.spaces["demo"].start())
+    facts = client.get("/api/spaces/demo").json()
+    assert facts["isolation"]["mode"] == "offline"  # what this host could give for 'full'
+    assert backend.latest.plan.isolation is sandbox.Isolation.OFFLINE  # type: ignore[union-attr]
+    assert facts["isolation"]["missing"] == [
+        "network: pasta is not installed (apt-get install passt), so the app has no outbound "
+        "network, only its own loopback"
+    ]
