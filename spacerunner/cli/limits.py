@@ -1,4 +1,4 @@
-"""Limit flags shared by ``run`` and ``serve``."""
+"""Flags shared by ``run`` and ``serve``: address and host names, isolation, backend, limits."""
 
 from __future__ import annotations
 
@@ -16,6 +16,17 @@ from spacerunner.limits.sandbox import LOST_WITHOUT, Isolation
 
 if TYPE_CHECKING:
     from spacerunner.launcher import SpaceSettings
+
+
+def add_address_arguments(parser: argparse.ArgumentParser, port: int) -> None:
+    """Where run and serve listen, and the host names they answer to."""
+    parser.add_argument("--port", type=int, default=port, help=f"port to serve on (default {port})")
+    parser.add_argument(
+        "--host",
+        default=DEFAULTS.host,
+        help=f"address to serve on (default {DEFAULTS.host}; see README before exposing it)",
+    )
+    add_host_argument(parser)
 
 
 def add_host_argument(parser: argparse.ArgumentParser) -> None:

@@ -43,20 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_parser("run", help="run one Space behind spacerunner's proxy"), "run:run_command"
     )
     run.add_argument("path", type=Path, help="the Space folder (or its README.md)")
-    run.add_argument(
-        "--port",
-        type=int,
-        default=DEFAULTS.run_port,
-        help=f"port to serve on (default {DEFAULTS.run_port})",
-    )
-    run.add_argument(
-        "--host", default=DEFAULTS.host, help=f"address to serve on (default {DEFAULTS.host})"
-    )
+    limits.add_address_arguments(run, DEFAULTS.run_port)
     run.add_argument("--env-file", type=Path, help="KEY=value variables and secrets for the app")
     run.add_argument("--log-dir", type=Path, help="where app logs are kept")
     run.add_argument("--quiet", action="store_true", help="do not stream the app's log")
     envs.add_env_arguments(run, DEFAULTS.run_env_mode)
-    limits.add_host_argument(run)
     limits.add_isolation_arguments(run)
     limits.add_backend_argument(run)
     limits.add_limit_arguments(run)
@@ -67,7 +58,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_arguments(serve_parser)
     envs.add_env_arguments(serve_parser, DEFAULTS.serve_env_mode)
-    limits.add_host_argument(serve_parser)
     limits.add_isolation_arguments(serve_parser)
     limits.add_backend_argument(serve_parser)
     limits.add_limit_arguments(serve_parser)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from spacerunner.cli.limits import space_settings
+from spacerunner.cli.limits import add_address_arguments, space_settings
 from spacerunner.cli.run import event_loop_runner, say, stop_on_signals
 from spacerunner.config.parse import parse_duration
 from spacerunner.defaults import DEFAULTS
@@ -26,17 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[Path("spaces")],
         help="folders of Spaces, or Space folders (default: spaces/)",
     )
-    parser.add_argument(
-        "--port",
-        type=int,
-        default=DEFAULTS.serve_port,
-        help=f"port to serve on (default {DEFAULTS.serve_port})",
-    )
-    parser.add_argument(
-        "--host",
-        default=DEFAULTS.host,
-        help=f"address to serve on (default {DEFAULTS.host}; see README before exposing it)",
-    )
+    add_address_arguments(parser, DEFAULTS.serve_port)
     parser.add_argument(
         "--token",
         help="management token (default: $SPACERUNNER_TOKEN or a new random one, printed at start)",
