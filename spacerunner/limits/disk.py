@@ -91,11 +91,15 @@ class Scratch:
                 folder.mkdir(exist_ok=True)
             if os.geteuid() == 0 and shutil.which("mount"):
                 options = f"lowerdir={space},upperdir={upper},workdir={work}"
-                result = subprocess.run(
-                    ["mount", "-t", "overlay", "overlay", "-o", options, str(merged)],
-                    capture_output=True,
-                    timeout=60,
-                )
+                # metacopy: giving the files to an isolated app's uid copies up metadata only
+                for extra in (",metacopy=on", ""):
+                    result = subprocess.run(
+                        ["mount", "-t", "overlay", "overlay", "-o", options + extra, str(merged)],
+                        capture_output=True,
+                        timeout=60,
+                    )
+                    if result.returncode == 0:
+                        break
                 if result.returncode == 0:
                     self.overlay = merged
                     return merged

@@ -362,3 +362,33 @@ def test_writes_into_the_space_folder_stay_in_the_run(tmp_path: Path) -> None:
 
     with_backend(main, tmp_path / "logs", scratch_root=tmp_path / "scratch")
     assert sorted(p.name for p in space.iterdir()) == before  # the checkout is untouched
+
+
+@needs_bwrap
+def test_an_isolated_working_copy_owns_its_files_without_copying_them(tmp_path: Path) -> None:
+    """The Space's files are given to the app's uid (it may write next to them, as on Spaces)
+    through overlay metadata: a large file in the Space costs its disk limit nothing."""
+    space = tmp_path / "big"
+    shutil.copytree(STRESS, space)
+    with (space / "weights.bin").open("wb") as handle:
+        handle.truncate(0)
+        handle.write(os.urandom(24 * MiB))
+
+    async def main(backend: LocalBackend) -> None:
+        plan = build_plan(
+            load_space(space),
+            LaunchOptions(limits=small(disk=64 * MiB), isolation=Isolation.OFFLINE),
+        )
+        app = await backend.start(plan)
+        await app.wait_ready(30)
+        usage = app.usage()
+        assert usage is not None and usage["disk"] is not None
+        assert usage["disk"] < 8 * MiB, usage["disk"]  # the 24 MiB file was not copied up
+        code, _ = await via_proxy(app, "/write?mb=1&where=cwd&name=flagged.bin")
+        assert code == 200  # and the app may write next to its own files
+        await app.stop(5)
+
+    with_backend(main, tmp_path / "logs", scratch_root=tmp_path / "scratch")
+    assert sorted(p.name for p in space.iterdir()) == sorted(
+        [*(p.name for p in STRESS.iterdir()), "weights.bin"]
+    )  # the checkout itself is untouched
