@@ -253,6 +253,6 @@ class Backend(abc.ABC):
 
     async def close(self) -> None:
         """Stop every instance this backend started."""
-        live = [i for i in self._live if i.status().alive]
+        live = list(self._live)  # ended ones have already left
         await asyncio.gather(*(i.stop(grace=5.0) for i in live), return_exceptions=True)
         self._live.clear()

@@ -18,6 +18,7 @@ from spacerunner.backends.base import Backend, Instance, Status, Upstream, signa
 from spacerunner.backends.logs import AppLog
 from spacerunner.backends.probe import wait_until_ready
 from spacerunner.backends.static import StaticInstance
+from spacerunner.config.model import DEFAULT_APP_PORT
 from spacerunner.errors import BackendError
 from spacerunner.launch.plan import ContainerPlan, LaunchPlan, ProcessPlan, StaticPlan
 from spacerunner.limits import cgroups, sandbox
@@ -186,7 +187,7 @@ class LocalProcess(Instance):
                         ports.append(local.port)
         if not ports or self.plan.port in ports:
             return None
-        return 7860 if 7860 in ports else sorted(ports)[0]
+        return DEFAULT_APP_PORT if DEFAULT_APP_PORT in ports else sorted(ports)[0]
 
     async def stop(self, grace: float = 10.0) -> Status:
         if self.ended:
@@ -336,18 +337,11 @@ class LocalBackend(Backend):
         assert scratch is not None
         app = scratch.working_copy(plan.cwd)
         uid = self.uids.uid(plan.name) if layers.setpriv is not None else None
-        home, tmp = run / "home", run / "tmp"
         if uid is not None:
-            sandbox.chown_tree(app, uid)
-            for folder in (home, tmp, *([plan.data_dir] if plan.data_dir else [])):
+            for folder in (app, scratch.home, scratch.tmp, *filter(None, [plan.data_dir])):
                 sandbox.chown_tree(folder, uid)
         mounts = sandbox.binds(
-            app=app,
-            home=home,
-            tmp=tmp,
-            data=plan.data_dir,
-            python=plan.command[0],
-            readable=[],
+            app=app, home=scratch.home, tmp=scratch.tmp, data=plan.data_dir, python=plan.command[0]
         )
         command = sandbox.command(
             plan.command, layers=layers, isolation=plan.isolation, uid=uid, mounts=mounts

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Mapping
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from spacerunner.backends.kind import BackendKind
@@ -26,10 +27,6 @@ def add_address_arguments(parser: argparse.ArgumentParser, port: int) -> None:
         default=DEFAULTS.host,
         help=f"address to serve on (default {DEFAULTS.host}; see README before exposing it)",
     )
-    add_host_argument(parser)
-
-
-def add_host_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--allowed-host",
         action="append",
@@ -40,18 +37,33 @@ def add_host_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _choice(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    flag: str,
+    default: StrEnum,
+    help: str,
+) -> None:
+    """``flag`` taking one value of ``default``'s enum (its default said in the help)."""
+    parser.add_argument(
+        flag,
+        choices=[mode.value for mode in type(default)],
+        default=default.value,
+        help=f"{help} (default {default})",
+    )
+
+
 def add_isolation_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "isolation",
         "each Space runs as an unprivileged uid of its own, in its own PID, mount and network "
         "namespaces, with only its own variables, as on Spaces",
     )
-    group.add_argument(
+    _choice(
+        group,
         "--isolation",
-        choices=[mode.value for mode in Isolation],
-        default=DEFAULTS.isolation.value,
-        help="full: the above, with outbound internet; offline: the same without any network; "
-        f"none: apps run as spacerunner's own children, unisolated (default {DEFAULTS.isolation})",
+        DEFAULTS.isolation,
+        "full: the above, with outbound internet; offline: the same without any network; "
+        "none: apps run as spacerunner's own children, unisolated",
     )
     group.add_argument(
         "--sandbox",
@@ -71,12 +83,12 @@ def isolation_from(args: argparse.Namespace) -> Isolation:
 
 
 def add_backend_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+    _choice(
+        parser,
         "--backend",
-        choices=[kind.value for kind in BackendKind],
-        default=DEFAULTS.backend.value,
-        help="local: processes; docker: every Space in a container ($DOCKER_HOST); auto: "
-        f"processes, and containers for sdk: docker Spaces (default {DEFAULTS.backend})",
+        DEFAULTS.backend,
+        "local: processes; docker: every Space in a container ($DOCKER_HOST); auto: "
+        "processes, and containers for sdk: docker Spaces",
     )
 
 
@@ -91,12 +103,12 @@ def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--disk", help="ephemeral disk, e.g. 50G ('none' to lift)")
     group.add_argument("--pids", help="processes and threads at once (default 4096)")
     group.add_argument("--no-limits", action="store_true", help="run apps without any limit")
-    group.add_argument(
+    _choice(
+        group,
         "--limits",
-        choices=[mode.value for mode in LimitsMode],
-        default=DEFAULTS.limits_mode.value,
-        help="auto: cgroups and a size-capped disk where they work, watched "
-        "otherwise; watchdog: only watch (default auto)",
+        DEFAULTS.limits_mode,
+        "auto: cgroups and a size-capped disk where they work, watched otherwise; "
+        "watchdog: only watch",
     )
     group.add_argument(
         "--persistent",

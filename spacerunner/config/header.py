@@ -54,15 +54,16 @@ def decode(readme: Path, data: bytes) -> str:
     try:
         return textfile.decode(data)
     except UnicodeDecodeError as exc:
-        raise ConfigError(
-            [
-                Problem(
-                    readme,
-                    f"is not valid UTF-8 or UTF-16 text (byte {exc.start}: {exc.reason}).",
-                    fix="save README.md as UTF-8.",
-                )
-            ]
+        raise _problem(
+            readme,
+            f"is not valid UTF-8 or UTF-16 text (byte {exc.start}: {exc.reason}).",
+            fix="save README.md as UTF-8.",
         ) from exc
+
+
+def _problem(where: Path, what: str, *, fix: str, line: int | None = None) -> ConfigError:
+    """The error of one problem with a Space's README (or its folder)."""
+    return ConfigError([Problem(where, what, line=line, fix=fix)])
 
 
 def read_header(path: Path) -> Header:
@@ -70,116 +71,78 @@ def read_header(path: Path) -> Header:
     readme = find_readme(path)
     folder = readme.parent if readme.name == README else path
     if not folder.exists():
-        raise ConfigError(
-            [
-                Problem(
-                    folder,
-                    "no such folder.",
-                    fix="give the path of a Space's folder (the one holding its README.md).",
-                )
-            ]
+        raise _problem(
+            folder,
+            "no such folder.",
+            fix="give the path of a Space's folder (the one holding its README.md).",
         )
-    if not readme.is_file() and not (readme.exists() or readme.is_symlink()):
-        where = readme.parent if readme.name == README else readme
-        raise ConfigError(
-            [
-                Problem(
-                    readme,
-                    f"no {README} in {where}: every Space needs one, opening with its YAML header.",
-                    fix=f"create {README} starting with '---', 'sdk: gradio', '---'.",
-                )
-            ]
+    if not (readme.exists() or readme.is_symlink()):
+        raise _problem(
+            readme,
+            f"no {README} in {folder}: every Space needs one, opening with its YAML header.",
+            fix=f"create {README} starting with '---', 'sdk: gradio', '---'.",
         )
     text = decode(readme, _read_bytes(readme))
     lines = text.splitlines()
     if not lines or lines[0].strip() != _FENCE:
         found = repr(lines[0][:40]) if lines else "an empty file"
-        raise ConfigError(
-            [
-                Problem(
-                    readme,
-                    f"no YAML header: the first line must be '---', found {found}.",
-                    line=1,
-                    fix="put the Space's settings between two '---' lines at the top of README.md.",
-                )
-            ]
+        raise _problem(
+            readme,
+            f"no YAML header: the first line must be '---', found {found}.",
+            line=1,
+            fix="put the Space's settings between two '---' lines at the top of README.md.",
         )
     end = next((i for i in range(1, len(lines)) if lines[i].rstrip() in (_FENCE, "...")), None)
     if end is None:
-        raise ConfigError(
-            [
-                Problem(
-                    readme,
-                    "the YAML header opened with '---' on line 1 is never closed.",
-                    line=1,
-                    fix="add a line with '---' after the last header key.",
-                )
-            ]
+        raise _problem(
+            readme,
+            "the YAML header opened with '---' on line 1 is never closed.",
+            line=1,
+            fix="add a line with '---' after the last header key.",
         )
     body = "\n".join(lines[1:end]) + "\n"
     if len(body) > MAX_HEADER_CHARS:
-        raise ConfigError(
-            [
-                Problem(
-                    readme,
-                    f"the YAML header is {len(body)} characters long; at most "
-                    f"{MAX_HEADER_CHARS} are read.",
-                    line=1,
-                    fix="keep the header to the Space's settings; long text goes in the body.",
-                )
-            ]
+        raise _problem(
+            readme,
+            f"the YAML header is {len(body)} characters long; at most {MAX_HEADER_CHARS} are read.",
+            line=1,
+            fix="keep the header to the Space's settings; long text goes in the body.",
         )
     try:
         loader = yaml.SafeLoader(body)
         node = loader.get_single_node()
     except RecursionError:
-        raise ConfigError(
-            [
-                Problem(
-                    readme,
-                    "the YAML header is nested too deeply to read.",
-                    line=1,
-                    fix="write the header as flat 'key: value' lines.",
-                )
-            ]
+        raise _problem(
+            readme,
+            "the YAML header is nested too deeply to read.",
+            line=1,
+            fix="write the header as flat 'key: value' lines.",
         ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 2 if mark is not None else None
         what = exc.problem or str(exc)
-        raise ConfigError(
-            [
-                Problem(
-                    readme,
-                    f"the header is not valid YAML: {what}.",
-                    line=line,
-                    fix="check indentation and quoting on that line (quote values with ':').",
-                )
-            ]
+        raise _problem(
+            readme,
+            f"the header is not valid YAML: {what}.",
+            line=line,
+            fix="check indentation and quoting on that line (quote values with ':').",
         ) from exc
     except yaml.YAMLError as exc:  # e.g. characters YAML does not allow (a NUL)
-        raise ConfigError(
-            [
-                Problem(
-                    readme,
-                    f"the header is not valid YAML: {exc}.",
-                    line=1,
-                    fix="remove control characters; keep the header plain text.",
-                )
-            ]
+        raise _problem(
+            readme,
+            f"the header is not valid YAML: {exc}.",
+            line=1,
+            fix="remove control characters; keep the header plain text.",
         ) from exc
     if node is None:
         node = yaml.MappingNode("tag:yaml.org,2002:map", [])
     if not isinstance(node, yaml.MappingNode):
-        raise ConfigError(
-            [
-                Problem(
-                    readme,
-                    f"the header must be a mapping of 'key: value' lines, found a {node.id}.",
-                    line=node.start_mark.line + 2,
-                    fix="write one 'key: value' per line, e.g. 'sdk: gradio'.",
-                )
-            ]
+        raise _problem(
+            readme,
+            f"the header must be a mapping of 'key: value' lines, found a {node.id}.",
+            line=node.start_mark.line + 2,
+            fix="write one 'key: value' per line, e.g. 'sdk: gradio'.",
         )
     _check_nodes(readme, node)
     return Header(readme=readme, node=node, first_line=2, loader=loader)
@@ -189,24 +152,21 @@ def _read_bytes(readme: Path) -> bytes:
     """The README's bytes (at most :data:`MAX_README_BYTES`): only a regular file inside its
     Space is read (never a FIFO or device, which could block or never end, nor a link that leads
     out of the Space)."""
-
-    def refuse(what: str, fix: str) -> ConfigError:
-        return ConfigError([Problem(readme, what, fix=fix)])
-
     if readme.is_symlink():
         target = readme.resolve()
         if not target.is_relative_to(readme.parent.resolve()):
-            raise refuse(
+            raise _problem(
+                readme,
                 "is a link that leads out of the Space's folder.",
-                "make README.md a regular file of the Space.",
+                fix="make README.md a regular file of the Space.",
             )
     try:
-        fd = os.open(readme, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(readme, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
-        raise refuse(f"cannot be read: {exc.strerror}.", "make it readable.") from exc
+        raise _problem(readme, f"cannot be read: {exc.strerror}.", fix="make it readable.") from exc
     with os.fdopen(fd, "rb") as handle:
         if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            raise refuse("is not a regular file.", "make README.md a regular file.")
+            raise _problem(readme, "is not a regular file.", fix="make README.md a regular file.")
         data = handle.read(MAX_README_BYTES + 1)
     if len(data) > MAX_README_BYTES:  # the header is at the top: read up to the last whole line
         data = data[: data.rfind(b"\n", 0, MAX_README_BYTES) + 1]
@@ -223,28 +183,20 @@ def _check_nodes(readme: Path, root: yaml.Node) -> None:
         node = stack.pop()
         budget -= 1
         if budget < 0:
-            raise ConfigError(
-                [
-                    Problem(
-                        readme,
-                        f"the YAML header expands to more than {MAX_HEADER_NODES} values "
-                        "(aliases repeating anchors).",
-                        line=1,
-                        fix="write the values out; do not nest aliases.",
-                    )
-                ]
+            raise _problem(
+                readme,
+                f"the YAML header expands to more than {MAX_HEADER_NODES} values "
+                "(aliases repeating anchors).",
+                line=1,
+                fix="write the values out; do not nest aliases.",
             )
         if isinstance(node, yaml.ScalarNode):
             if "\x00" in str(node.value):
-                raise ConfigError(
-                    [
-                        Problem(
-                            readme,
-                            "a value holds a NUL character.",
-                            line=node.start_mark.line + 2,
-                            fix="remove the NUL character (a \\0 or \\x00 escape).",
-                        )
-                    ]
+                raise _problem(
+                    readme,
+                    "a value holds a NUL character.",
+                    line=node.start_mark.line + 2,
+                    fix="remove the NUL character (a \\0 or \\x00 escape).",
                 )
         elif isinstance(node, yaml.SequenceNode):
             stack.extend(node.value)

@@ -25,7 +25,7 @@ from spacerunner.limits.sandbox import APP_DATA, Isolation
 _AUTHOR = re.compile(r"[^A-Za-z0-9._-]+")
 PORTMAP = Path(__file__).parent / "portmap"
 """Holds the sitecustomize that maps a hard-coded 7860 to the app's own port."""
-HARD_CODED_PORTS = "7860"
+HARD_CODED_PORTS = str(DEFAULT_APP_PORT)
 """The port Spaces apps write into their code (each Space has a container of its own there)."""
 
 
@@ -41,7 +41,7 @@ class LaunchOptions:
     """The app's port; ``None`` picks a free one."""
     mount: str = ""
     """URL prefix the proxy serves the Space under, e.g. ``/spaces/demo`` ('' for the root)."""
-    public_host: str = "127.0.0.1:7860"
+    public_host: str = f"127.0.0.1:{DEFAULT_APP_PORT}"
     """Host (and port) people reach the Space at: the value of ``SPACE_HOST``."""
     author: str = "local"
     variables: Mapping[str, str] = field(default_factory=dict, repr=False)

@@ -30,6 +30,16 @@ class Scratch:
     problems: list[str] = field(default_factory=list)
 
     @property
+    def home(self) -> Path:
+        """The app's HOME on this disk."""
+        return self.path / "home"
+
+    @property
+    def tmp(self) -> Path:
+        """The app's TMPDIR (``/tmp`` inside a sandbox) on this disk."""
+        return self.path / "tmp"
+
+    @property
     def enforced(self) -> bool:
         """The kernel caps it (a mounted image), rather than spacerunner watching it."""
         return self.image is not None
@@ -43,8 +53,8 @@ class Scratch:
             scratch._mount(max(limit, _MIN_IMAGE))
         elif limit is not None:
             scratch.problems.append("forced by --limits watchdog")
-        for sub in ("home", "tmp"):
-            (path / sub).mkdir(exist_ok=True)
+        for folder in (scratch.home, scratch.tmp):
+            folder.mkdir(exist_ok=True)
         return scratch
 
     def _mount(self, size: int) -> None:
@@ -112,10 +122,10 @@ class Scratch:
         return merged
 
     def env(self) -> dict[str, str]:
-        home = str(self.path / "home")
+        home = str(self.home)
         return {
             "HOME": home,
-            "TMPDIR": str(self.path / "tmp"),
+            "TMPDIR": str(self.tmp),
             "XDG_CACHE_HOME": os.path.join(home, ".cache"),
         }
 

@@ -174,15 +174,13 @@ class Bind:
     writable: bool = False
 
 
-def binds(
-    *, app: Path, home: Path, tmp: Path, data: Path | None, python: str, readable: list[Path]
-) -> list[Bind]:
+def binds(*, app: Path, home: Path, tmp: Path, data: Path | None, python: str) -> list[Bind]:
     """What a Space's sandbox sees besides the system, outermost first."""
     found = [Bind(home, APP_HOME, True), Bind(app, APP_DIR, True), Bind(tmp, "/tmp", True)]
     if data is not None:
         found.append(Bind(data, APP_DATA, True))
     seen: list[Path] = []
-    for path in [*python_roots(python), *readable]:
+    for path in python_roots(python):
         if path.exists() and not any(path.is_relative_to(s) for s in seen):
             seen.append(path)
             found.append(Bind(path, str(path)))

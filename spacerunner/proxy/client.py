@@ -226,10 +226,11 @@ class ClientConnection(asyncio.Protocol):
             self._answer_broken()
 
     def _answer_broken(self) -> None:
-        broken, self._broken = self._broken, None
-        if broken is not None:
-            self._broken = (0, "", "")  # nothing more is read or answered
-            self._send_page(broken[0], broken[1], broken[2], close=True)
+        """Answer the error :meth:`_fail` kept; the connection closes after it (``_broken``
+        stays set, so nothing more is read)."""
+        assert self._broken is not None
+        status, title, message = self._broken
+        self._send_page(status, title, message, close=True)
 
     # --- request parsing (httptools callbacks) ---
 

@@ -47,16 +47,10 @@ class Route:
         self.response_header_names = frozenset(n.lower() for n, _ in self.response_headers)
         self._wake_task: asyncio.Task[Endpoint] | None = None
 
-    @classmethod
-    def for_plan(cls, plan: LaunchPlan, config: SpaceConfig, **more: object) -> Route:
-        """The route of a launch: its prefix and how paths reach the app come from the plan,
-        the headers every response carries from the Space's ``custom_headers``."""
-        route = cls(config.name, prefix=plan.mount, **more)  # type: ignore[arg-type]
-        route.apply(plan, config)
-        return route
-
     def apply(self, plan: LaunchPlan, config: SpaceConfig) -> None:
-        """Take the routing facts of a (new) launch of this route's Space."""
+        """Take the routing facts of a (new) launch of this route's Space: how paths reach the
+        app from the plan, the headers every response carries from ``custom_headers``. (A
+        route exists before its first launch, to hold requests and show a starting page.)"""
         self.strip_prefix = not isinstance(plan, StaticPlan) and plan.strip_prefix
         self.response_headers = tuple((k.encode(), v.encode()) for k, v in config.custom_headers)
         self.response_header_names = frozenset(n.lower() for n, _ in self.response_headers)

@@ -81,6 +81,16 @@ def build_app(supervisor: Supervisor, *, token: str, port: int) -> Starlette:
             status_code=401,
         )
 
+    def cross_origin() -> JSONResponse:
+        return JSONResponse(
+            {
+                "error": "cross-origin request refused: changes need "
+                "'Authorization: Bearer TOKEN', or the admin cookie from this server's own "
+                "pages (Origin or Referer of this origin)"
+            },
+            status_code=403,
+        )
+
     def space_or_404(name: str) -> ManagedSpace | None:
         return supervisor.spaces.get(name)
 
@@ -100,32 +110,26 @@ def build_app(supervisor: Supervisor, *, token: str, port: int) -> Starlette:
         )
 
     async def gallery(request: Request) -> Response:
+        is_admin = admin(request)
         return page(
             "gallery.html",
-            {
-                "spaces": facts(admin(request)),
-                "version": supervisor.version,
-                "admin": admin(request),
-            },
+            {"spaces": facts(is_admin), "version": supervisor.version, "admin": is_admin},
+        )
+
+    def space_view(request: Request, template: str) -> Response:
+        space = space_or_404(request.path_params["name"])
+        if space is None:
+            return not_found(request.path_params["name"], html=True)
+        is_admin = admin(request)
+        return page(
+            template, {"space": space_facts(space, port, private=is_admin), "admin": is_admin}
         )
 
     async def space_page(request: Request) -> Response:
-        space = space_or_404(request.path_params["name"])
-        if space is None:
-            return not_found(request.path_params["name"], html=True)
-        return page(
-            "space.html",
-            {"space": space_facts(space, port, private=admin(request)), "admin": admin(request)},
-        )
+        return space_view(request, "space.html")
 
     async def logs_page(request: Request) -> Response:
-        space = space_or_404(request.path_params["name"])
-        if space is None:
-            return not_found(request.path_params["name"], html=True)
-        return page(
-            "logs.html",
-            {"space": space_facts(space, port, private=admin(request)), "admin": admin(request)},
-        )
+        return space_view(request, "logs.html")
 
     async def login(request: Request) -> Response:
         given = request.query_params.get("token", "")
@@ -155,14 +159,7 @@ def build_app(supervisor: Supervisor, *, token: str, port: int) -> Starlette:
         if not admin(request):
             return denied()
         if not may_change(request):
-            return JSONResponse(
-                {
-                    "error": "cross-origin request refused: actions need "
-                    "'Authorization: Bearer TOKEN', or the admin cookie from this server's own "
-                    "pages (Origin or Referer of this origin)"
-                },
-                status_code=403,
-            )
+            return cross_origin()
         space = space_or_404(request.path_params["name"])
         if space is None:
             return not_found(request.path_params["name"], html=False)
@@ -193,7 +190,7 @@ def build_app(supervisor: Supervisor, *, token: str, port: int) -> Starlette:
         if not admin(request):
             return denied()
         if request.method != "GET" and not may_change(request):
-            return JSONResponse({"error": "cross-origin request refused"}, status_code=403)
+            return cross_origin()
         name = request.path_params["name"]
         store = supervisor.context.secrets
         if space_or_404(name) is None or store is None:

@@ -14,7 +14,8 @@ from spacerunner.limits.sandbox import host_layers
 from spacerunner.supervisor.space import ManagedSpace
 from spacerunner.urls import space_host, space_mount, space_page
 
-_ABSOLUTE_PATH = re.compile(r"(?<![\w.~:/-])/(?:[^\s/:'\"()\[\]]+/)+(?=[^\s/:'\"()\[\]]*)")
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~:/-])/(?:[^\s/:'\"()\[\]]+/)+")
+"""The folders of an absolute path (what :func:`scrub_paths` leaves out)."""
 
 
 def scrub_paths(text: str | None) -> str | None:

@@ -4,7 +4,6 @@ the server-wide ``--env-file`` ones) from its next start; no other Space ever do
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -59,6 +58,9 @@ class SecretStore:
         return True
 
     def _write(self, space: str, values: dict[str, str]) -> None:
+        if not values:
+            self._file(space).unlink(missing_ok=True)
+            return
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(self.root, 0o700)
         tmp = self._file(space).with_suffix(".tmp")
@@ -66,6 +68,3 @@ class SecretStore:
         with os.fdopen(fd, "w") as handle:
             json.dump(values, handle)
         os.replace(tmp, self._file(space))
-        if not values:
-            with contextlib.suppress(OSError):
-                self._file(space).unlink()
