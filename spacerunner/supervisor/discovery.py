@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,10 @@ def url_name(folder: str) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", folder.lower()).strip("-")[:63].strip("-")
 
 
+def has_readme(path: Path) -> bool:
+    return os.path.lexists(path / README)
+
+
 def is_space(path: Path) -> bool:
     readme = path / README
     if not readme.is_file():
@@ -53,7 +58,9 @@ def discover(dirs: list[Path]) -> list[Found]:
             else sorted(
                 p
                 for p in (root.iterdir() if root.is_dir() else ())
-                if p.is_dir() and not p.name.startswith((".", "_")) and (p / README).is_file()
+                # any README.md, even one that is not a regular file: the reader says what
+                # is wrong with it, and the folder is listed with that reason
+                if p.is_dir() and not p.name.startswith((".", "_")) and has_readme(p)
             )
         )
         for path in candidates:
