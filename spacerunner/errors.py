@@ -115,3 +115,7 @@ class StartupTimeoutError(BackendError):
 
 class TemplateError(SpacerunnerError):
     """A template cannot be found or read, or a new Space cannot be made from it."""
+
+
+class AccountError(SpacerunnerError):
+    """A user, group, token or access setting of a team server cannot be used as given."""

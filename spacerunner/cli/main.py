@@ -20,7 +20,7 @@ def _command(parser: argparse.ArgumentParser, handler: str) -> argparse.Argument
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from spacerunner.cli import client, envs, limits, serve
+    from spacerunner.cli import client, envs, limits, serve, team
     from spacerunner.cli import new as new_cli
     from spacerunner.defaults import DEFAULTS
 
@@ -119,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         if action != "list":
             action_parser.add_argument("key")
         client.add_arguments(action_parser)
+    team.add_arguments(sub)
     for action in ("start", "stop", "restart"):
         action_parser = _command(
             sub.add_parser(action, help=f"{action} a Space of a running server"),

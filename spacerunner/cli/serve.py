@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from spacerunner.auth.access import Visibility
 from spacerunner.cli.limits import add_address_arguments, space_settings
 from spacerunner.cli.run import event_loop_runner, say, stop_on_signals
 from spacerunner.config.parse import parse_duration
@@ -46,6 +47,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="do not follow the folders for added, changed or removed Spaces",
     )
     parser.add_argument("--state-dir", type=Path, help="where logs and state are kept")
+    parser.add_argument(
+        "--visibility",
+        choices=[v.value for v in Visibility],
+        default=Visibility.PUBLIC.value,
+        help="who may see a Space whose visibility was never set with 'spacerunner access': "
+        "public (anyone who reaches the server), protected (signed-in people), private "
+        "(its owners and admins); default public",
+    )
 
 
 def serve_command(args: argparse.Namespace) -> int:
@@ -66,6 +75,7 @@ def serve_command(args: argparse.Namespace) -> int:
         port=args.port,
         token=args.token,
         allowed_hosts=tuple(args.allowed_host),
+        visibility=Visibility(args.visibility),
         policy=Policy(idle_timeout=idle, watch=not args.no_watch),
         spaces=space_settings(args, read_env_file(args.env_file) if args.env_file else {}),
         state_dir=args.state_dir or state_dir(),
@@ -87,6 +97,8 @@ async def _serve(portfolio: Portfolio) -> int:
                     line += f"  [error: {space.reason.splitlines()[0]}]"
                 print(line, file=sys.stderr)
             say(f"management token: {portfolio.token}")
+            if portfolio.setup_link is not None:
+                say(f"create the first admin (works once): {portfolio.setup_link}")
             say(f"admin in a browser: {portfolio.url}/login?token={portfolio.token}")
             say("Spaces start on their first visit; Ctrl-C stops everything")
             await stop.wait()

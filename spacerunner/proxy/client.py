@@ -11,14 +11,16 @@ import asyncio
 import contextlib
 from collections import deque
 from typing import TYPE_CHECKING, cast
+from urllib.parse import parse_qs
 
 import httptools
 
 from spacerunner.backends.base import Endpoint, StaticSite, Upstream
 from spacerunner.proxy import static
+from spacerunner.proxy.gate import Gatekeeper, Verdict, without_cookie
 from spacerunner.proxy.headers import (
-    FORWARDED,
     HOP_BY_HOP,
+    SET_BY_PROXY,
     Headers,
     connection_tokens,
     request_head,
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
 _BUFFER_LIMIT = 1 << 20
 _STATIC_INLINE = 256 * 1024
 _HTML = b"text/html; charset=utf-8"
-_SET_ASIDE = HOP_BY_HOP | FORWARDED
+_SET_ASIDE = HOP_BY_HOP | SET_BY_PROXY
 
 
 class Request:
@@ -334,6 +336,12 @@ class ClientConnection(asyncio.Protocol):
             self._send_page(404, "No Space here", f"Nothing is served at {path.decode('latin-1')}.")
             return
         route, req.by_host = match
+        gate = self.server.gate
+        if gate is not None and route.guarded:
+            admitted = self._admit(req, route, path, gate)
+            if admitted is None:
+                return
+            route = admitted
         req.route = route
         route.last_active = self.server.clock()
         route.active_requests += 1
@@ -365,6 +373,77 @@ class ClientConnection(asyncio.Protocol):
                 space=route.name,
                 refresh=route.retry,
             )
+
+    def _admit(self, req: Request, route: Route, path: bytes, gate: Gatekeeper) -> Route | None:
+        """Ask the gatekeeper; answer a refusal here (None), or give the route to forward to
+        with the request's headers rewritten: no session cookie, no spacerunner credential,
+        the identity headers of who is asking."""
+        if req.by_host and path == gate.ticket_path:
+            self._redeem_ticket(req, gate)
+            return None
+        cookie = authorization = None
+        for name, value in req.headers:
+            lname = name.lower()
+            if lname == b"cookie":
+                cookie = value if cookie is None else cookie + b"; " + value
+            elif lname == b"authorization":
+                authorization = value
+        admission = gate.admit(route.name, cookie, authorization)
+        if admission.verdict is Verdict.HIDE:
+            fallback = self.server.router.fallback
+            if fallback is None:
+                self._send_page(404, "No Space here", "Nothing is served here.")
+                return None
+            req.by_host = False
+            return fallback  # answered exactly as a Space that does not exist
+        if admission.verdict is Verdict.SIGN_IN:
+            if req.method == b"GET" and req.upgrade is None and b"text/html" in req.accept:
+                back = req.url.decode("latin-1")
+                if req.by_host and req.host is not None:
+                    host = req.host.decode("latin-1")
+                    back = f"{self.server.forwarded_proto.decode()}://{host}{back}"
+                location = gate.sign_in_url(back).encode()
+                self._send_simple(303, b"", b"text/plain", headers=[(b"Location", location)])
+            else:
+                body = error_page(
+                    401, "Sign-in required", "This Space is for signed-in people.", space=""
+                )
+                challenge = [(b"WWW-Authenticate", b'Bearer realm="spacerunner"')]
+                self._send_simple(401, body, _HTML, headers=challenge)
+            return None
+        if cookie is not None or authorization is not None or admission.headers:
+            kept: Headers = []
+            for name, value in req.headers:
+                lname = name.lower()
+                if lname == b"authorization" and admission.credential:
+                    continue
+                if lname == b"cookie":
+                    continue
+                kept.append((name, value))
+            if cookie is not None and (rest := without_cookie(cookie, gate.session_cookie)):
+                kept.append((b"Cookie", rest))
+            kept.extend(admission.headers)
+            req.headers = kept
+        return route
+
+    def _redeem_ticket(self, req: Request, gate: Gatekeeper) -> None:
+        """A Space's own host name takes the session a sign-in sent it (the server's cookie
+        is not sent to ``<name>.localhost``), then goes where the person was going."""
+        query = parse_qs(req.url.partition(b"?")[2].decode("latin-1"))
+        host = (req.host or b"").decode("latin-1")
+        cookie = gate.redeem(query.get("ticket", [""])[0], host)
+        back = query.get("next", ["/"])[0]
+        if not back.startswith("/") or back.startswith("//"):
+            back = "/"
+        if cookie is None:
+            self._send_page(400, "Sign-in link expired", "Sign in again from the Space's page.")
+            return
+        self._send_simple(
+            303,
+            b"",
+            b"text/plain",
+            headers=[(b"Location", back.encode()), (b"Set-Cookie", cookie.encode())],
+        )
 
     async def _wake(self, req: Request, route: Route) -> None:
         waker = route.waker

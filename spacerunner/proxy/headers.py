@@ -27,6 +27,11 @@ FORWARDED = frozenset(
         b"forwarded",
     }
 )
+"""Where the request came from, set by spacerunner itself."""
+IDENTITY = (b"X-Forwarded-User", b"X-Forwarded-Email", b"X-Forwarded-Groups")
+"""Who is asking, as the proxy tells a Space's app (name, email, comma-separated groups); sent
+only for signed-in people, and whatever a client sends under these names is dropped."""
+SET_BY_PROXY = FORWARDED | frozenset(n.lower() for n in IDENTITY)
 """Set by spacerunner itself, the edge proxy: whatever a client sends is dropped."""
 
 Headers = list[tuple[bytes, bytes]]

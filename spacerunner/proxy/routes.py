@@ -34,6 +34,9 @@ class Route:
     down_reason: str = "The app is not running."
     retry: bool = True
     """Whether being down is temporary (pages then reload themselves) or needs a person."""
+    guarded: bool = True
+    """Requests pass the proxy's gatekeeper first (every Space's app; not the control app,
+    which applies the same rules itself)."""
     response_headers: tuple[tuple[bytes, bytes], ...] = ()
     """Headers added to (or replacing those of) every response, e.g. Spaces' custom_headers."""
     response_header_names: frozenset[bytes] = field(init=False)
@@ -106,6 +109,11 @@ class Router:
     @property
     def routes(self) -> list[Route]:
         return [route for _, route in self._prefixes]
+
+    @property
+    def fallback(self) -> Route | None:
+        """The route of every path no other route takes (the control app on a server)."""
+        return next((r for p, r in self._prefixes if not p), None)
 
     def add(self, route: Route) -> None:
         self.remove(route.name)

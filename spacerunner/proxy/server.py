@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from spacerunner.errors import PortInUseError
 from spacerunner.proxy.client import ClientConnection
+from spacerunner.proxy.gate import Gatekeeper
 from spacerunner.proxy.hosts import AllowedHosts
 from spacerunner.proxy.routes import Router
 from spacerunner.proxy.upstream import UpstreamPool
@@ -29,8 +30,11 @@ class ProxyServer:
         allowed_hosts: tuple[str, ...] = (),
         max_head_bytes: int = 64 * 1024,
         max_headers: int = 100,
+        gate: Gatekeeper | None = None,
     ) -> None:
         self.router = router
+        self.gate = gate
+        """Asked before each request reaches a guarded route (None: every request passes)."""
         self._allowed_extra = tuple(h.lower() for h in allowed_hosts)
         self.allowed_hosts = AllowedHosts(self._allowed_extra)
         self._host_verdicts: dict[bytes, bool] = {}

@@ -8,122 +8,106 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
-from urllib.parse import urlsplit
 
-import jinja2
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import (
-    HTMLResponse,
-    JSONResponse,
-    PlainTextResponse,
-    RedirectResponse,
-    Response,
-    StreamingResponse,
-)
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from spacerunner.auth.access import SpaceAccess, visibility
+from spacerunner.auth.gate import Gate
+from spacerunner.auth.identity import Identity
+from spacerunner.auth.throttle import Throttle
 from spacerunner.defaults import DEFAULTS
 from spacerunner.errors import SpacerunnerError
 from spacerunner.server.facts import gallery_order, space_facts, tail_file
+from spacerunner.server.signin import Bootstrap, signin_routes
+from spacerunner.server.web import error, may_change, page, who
 from spacerunner.supervisor import ManagedSpace, Supervisor
 from spacerunner.supervisor.space import SpaceUnavailable
 
-COOKIE = "spacerunner_token"
-_TEMPLATES = jinja2.Environment(
-    loader=jinja2.PackageLoader("spacerunner.server", "templates"),
-    autoescape=jinja2.select_autoescape(default=True),
-)
 
+def build_app(
+    supervisor: Supervisor,
+    *,
+    gate: Gate,
+    port: int,
+    bootstrap: Bootstrap | None = None,
+    throttle: Throttle | None = None,
+    proto: Callable[[], str] = lambda: "http",
+) -> Starlette:
+    """The control app for ``supervisor``; ``gate`` says who asks and what they may do."""
 
-def same_origin(request: Request) -> bool:
-    """Whether the request's ``Origin`` (else ``Referer``) is the origin it was sent to."""
-    source = request.headers.get("origin") or request.headers.get("referer")
-    if not source or source == "null":
-        return False
-    parts = urlsplit(source)
-    host = request.headers.get("x-forwarded-host") or request.headers.get("host", "")
-    proto = request.headers.get("x-forwarded-proto") or request.url.scheme
-    return parts.scheme == proto and parts.netloc.lower() == host.lower()
+    def rule(space: ManagedSpace) -> SpaceAccess:
+        return gate.space_access(space.name)
 
+    def visible(request: Request) -> tuple[Identity, ManagedSpace | None]:
+        """Who asks, and the Space the path names when they may see it (else None: a Space
+        they may not see is answered as one that does not exist)."""
+        identity = who(gate, request)
+        space = supervisor.spaces.get(request.path_params["name"])
+        if space is not None and not rule(space).may_see(identity):
+            space = None
+        return identity, space
 
-def build_app(supervisor: Supervisor, *, token: str, port: int) -> Starlette:
-    """The control app for ``supervisor``; ``token`` guards logs and actions."""
-
-    def valid(given: str) -> bool:
-        return bool(given) and secrets.compare_digest(given.encode(), token.encode())
-
-    def bearer(request: Request) -> str | None:
-        auth = request.headers.get("authorization", "")
-        return auth[7:].strip() if auth.lower().startswith("bearer ") else None
-
-    def admin(request: Request) -> bool:
-        given = bearer(request)
-        return valid(given if given is not None else request.cookies.get(COOKIE, ""))
-
-    def may_change(request: Request) -> bool:
-        """A state-changing call: a bearer token, or the cookie from a page of this very
-        origin (a cookie alone would let any web page a logged-in admin visits act: CSRF)."""
-        given = bearer(request)
-        if given is not None:
-            return valid(given)
-        return valid(request.cookies.get(COOKIE, "")) and same_origin(request)
-
-    def denied() -> JSONResponse:
-        return JSONResponse(
-            {
-                "error": "a token is required: 'Authorization: Bearer TOKEN' (printed by "
-                "'spacerunner serve' at start), or open /login?token=TOKEN once"
-            },
-            status_code=401,
-        )
+    def refused(identity: Identity, what: str) -> JSONResponse:
+        if not identity.signed_in:
+            return error(
+                f"{what} need a sign-in: 'Authorization: Bearer TOKEN' (an API token, or the "
+                "management token 'spacerunner serve' printed), or a browser session",
+                401,
+            )
+        return error(f"{what} are for the Space's owners and admins", 403)
 
     def cross_origin() -> JSONResponse:
-        return JSONResponse(
-            {
-                "error": "cross-origin request refused: changes need "
-                "'Authorization: Bearer TOKEN', or the admin cookie from this server's own "
-                "pages (Origin or Referer of this origin)"
-            },
-            status_code=403,
+        return error(
+            "cross-origin request refused: changes need 'Authorization: Bearer TOKEN', or the "
+            "session cookie from this server's own pages (Origin or Referer of this origin)",
+            403,
         )
 
-    def space_or_404(name: str) -> ManagedSpace | None:
-        return supervisor.spaces.get(name)
-
-    def not_found(name: str, *, html: bool) -> Response:
+    def not_found(name: str, *, html: bool, identity: Identity) -> Response:
         message = f"No Space named {name!r} is served here."
         if html:
-            return page("error.html", {"title": "Not found", "message": message}, status=404)
-        return JSONResponse({"error": message}, status_code=404)
+            return page(
+                "error.html",
+                {"title": "Not found", "message": message, "who": identity, "sign_in": True},
+                status=404,
+            )
+        return error(message, 404)
 
-    def page(template: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
-        body = _TEMPLATES.get_template(template).render(**context)
-        return HTMLResponse(body, status_code=status)
+    def one_space(space: ManagedSpace, identity: Identity) -> dict[str, Any]:
+        access = rule(space)
+        facts = space_facts(space, port, private=access.may_manage(identity))
+        facts["visibility"] = access.visibility.value
+        facts["manage"] = access.may_manage(identity)
+        if facts["manage"]:
+            facts["owners"] = list(access.owners)
+        return facts
 
-    def facts(private: bool = False) -> list[dict[str, Any]]:
+    def facts_for(identity: Identity) -> list[dict[str, Any]]:
         return gallery_order(
-            [space_facts(s, port, private=private) for s in supervisor.spaces.values()]
+            [
+                one_space(space, identity)
+                for space in supervisor.spaces.values()
+                if rule(space).may_see(identity)
+            ]
         )
 
     async def gallery(request: Request) -> Response:
-        is_admin = admin(request)
+        identity = who(gate, request)
         return page(
             "gallery.html",
-            {"spaces": facts(is_admin), "version": supervisor.version, "admin": is_admin},
+            {"spaces": facts_for(identity), "version": supervisor.version, "who": identity},
         )
 
     def space_view(request: Request, template: str) -> Response:
-        space = space_or_404(request.path_params["name"])
+        identity, space = visible(request)
         if space is None:
-            return not_found(request.path_params["name"], html=True)
-        is_admin = admin(request)
-        return page(
-            template, {"space": space_facts(space, port, private=is_admin), "admin": is_admin}
-        )
+            return not_found(request.path_params["name"], html=True, identity=identity)
+        return page(template, {"space": one_space(space, identity), "who": identity})
 
     async def space_page(request: Request) -> Response:
         return space_view(request, "space.html")
@@ -131,38 +115,25 @@ def build_app(supervisor: Supervisor, *, token: str, port: int) -> Starlette:
     async def logs_page(request: Request) -> Response:
         return space_view(request, "logs.html")
 
-    async def login(request: Request) -> Response:
-        given = request.query_params.get("token", "")
-        if not secrets.compare_digest(given.encode(), token.encode()):
-            return page(
-                "error.html",
-                {"title": "Wrong token", "message": "That token is not this server's."},
-                status=401,
-            )
-        response = RedirectResponse("/", status_code=303)
-        response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/api")
-        return response
-
     async def api_list(request: Request) -> Response:
-        return JSONResponse({"spaces": facts(admin(request)), "version": supervisor.version})
+        return JSONResponse(
+            {"spaces": facts_for(who(gate, request)), "version": supervisor.version}
+        )
 
     async def api_space(request: Request) -> Response:
-        space = space_or_404(request.path_params["name"])
+        identity, space = visible(request)
         if space is None:
-            return not_found(request.path_params["name"], html=False)
-        return JSONResponse(space_facts(space, port, private=admin(request)))
-
-    async def api_whoami(request: Request) -> Response:
-        return JSONResponse({"admin": admin(request)})
+            return not_found(request.path_params["name"], html=False, identity=identity)
+        return JSONResponse(one_space(space, identity))
 
     async def api_action(request: Request) -> Response:
-        if not admin(request):
-            return denied()
+        identity, space = visible(request)
+        if space is None:
+            return not_found(request.path_params["name"], html=False, identity=identity)
+        if not rule(space).may_manage(identity):
+            return refused(identity, "start, stop and restart")
         if not may_change(request):
             return cross_origin()
-        space = space_or_404(request.path_params["name"])
-        if space is None:
-            return not_found(request.path_params["name"], html=False)
         action = request.path_params["action"]
         try:
             if action == "start":
@@ -174,50 +145,70 @@ def build_app(supervisor: Supervisor, *, token: str, port: int) -> Starlette:
             elif action == "sleep":
                 await space.stop(sleep=True)
             else:
-                return JSONResponse(
-                    {"error": f"no action {action!r}: use start, stop, restart or sleep"},
-                    status_code=404,
-                )
+                return error(f"no action {action!r}: use start, stop, restart or sleep", 404)
         except SpaceUnavailable as exc:
-            return JSONResponse(
-                {"error": str(exc), **space_facts(space, port, private=True)}, status_code=409
-            )
-        return JSONResponse(space_facts(space, port, private=True))
+            return JSONResponse({"error": str(exc), **one_space(space, identity)}, status_code=409)
+        return JSONResponse(one_space(space, identity))
+
+    async def api_access(request: Request) -> Response:
+        """GET: a Space's visibility and owners; PUT {"visibility": ..., "owners": [...]}."""
+        identity, space = visible(request)
+        if space is None:
+            return not_found(request.path_params["name"], html=False, identity=identity)
+        access = rule(space)
+        if not access.may_manage(identity):
+            return refused(identity, "access settings")
+        if request.method == "PUT":
+            if not may_change(request):
+                return cross_origin()
+            try:
+                body = await request.json()
+                if not isinstance(body, dict):
+                    raise ValueError("expected a JSON object")
+                owners = body.get("owners")
+                access = gate.access.set(
+                    space.name,
+                    visibility=visibility(body["visibility"]) if "visibility" in body else None,
+                    owners=tuple(str(o) for o in owners) if isinstance(owners, list) else None,
+                )
+            except (ValueError, SpacerunnerError) as exc:
+                return error(str(exc), 400)
+        return JSONResponse(
+            {"space": space.name, "visibility": access.visibility.value, "owners": access.owners}
+        )
 
     async def api_secrets(request: Request) -> Response:
         """GET: the names of a Space's variables (never values); PUT .../KEY with the value as
         the body; DELETE .../KEY. Changes reach the app at its next start."""
-        if not admin(request):
-            return denied()
-        if request.method != "GET" and not may_change(request):
-            return cross_origin()
+        identity, space = visible(request)
         name = request.path_params["name"]
         store = supervisor.context.secrets
-        if space_or_404(name) is None or store is None:
-            return not_found(name, html=False)
+        if space is None or store is None:
+            return not_found(name, html=False, identity=identity)
+        if not rule(space).may_manage(identity):
+            return refused(identity, "secrets")
+        if request.method != "GET" and not may_change(request):
+            return cross_origin()
         key = request.path_params.get("key")
         try:
             if request.method == "PUT" and key is not None:
                 store.set(name, key, (await request.body()).decode("utf-8"))
             elif request.method == "DELETE" and key is not None and not store.unset(name, key):
-                return JSONResponse({"error": f"{name} has no {key!r}"}, status_code=404)
+                return error(f"{name} has no {key!r}", 404)
         except (SpacerunnerError, UnicodeDecodeError) as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
+            return error(str(exc), 400)
         return JSONResponse({"space": name, "names": store.names(name)})
 
     async def api_logs(request: Request) -> Response:
-        if not admin(request):
-            return denied()
-        space = space_or_404(request.path_params["name"])
+        identity, space = visible(request)
         if space is None:
-            return not_found(request.path_params["name"], html=False)
+            return not_found(request.path_params["name"], html=False, identity=identity)
+        if not rule(space).may_manage(identity):
+            return refused(identity, "logs")
         try:
             tail = int(request.query_params.get("tail", str(DEFAULTS.log_tail)))
         except ValueError:
-            return JSONResponse(
-                {"error": "tail must be a whole number of lines, e.g. ?tail=200"},
-                status_code=400,
-            )
+            return error("tail must be a whole number of lines, e.g. ?tail=200", 400)
         follow = request.query_params.get("follow") in ("1", "true", "yes")
         sse = request.query_params.get("format") == "sse"
         lines = _log_lines(space, supervisor, tail, follow)
@@ -234,13 +225,14 @@ def build_app(supervisor: Supervisor, *, token: str, port: int) -> Starlette:
         )
 
     async def api_events(request: Request) -> Response:
-        """Server-sent state changes for the gallery (public facts only)."""
+        """Server-sent state changes of the Spaces the person may see."""
 
         async def events() -> AsyncIterator[bytes]:
             version = -1
             while True:
                 version = await supervisor.wait_changed(version, 15)
-                yield f"data: {json.dumps({'version': version, 'spaces': facts()})}\n\n".encode()
+                spaces = facts_for(who(gate, request))
+                yield f"data: {json.dumps({'version': version, 'spaces': spaces})}\n\n".encode()
 
         return StreamingResponse(
             events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
@@ -251,10 +243,13 @@ def build_app(supervisor: Supervisor, *, token: str, port: int) -> Starlette:
 
     async def fallback(request: Request) -> Response:
         path = request.url.path
+        identity = who(gate, request)
         if path.startswith("/spaces/"):
-            return not_found(path.split("/")[2], html=True)
+            return not_found(path.split("/")[2], html=True, identity=identity)
         return page(
-            "error.html", {"title": "Not found", "message": f"Nothing at {path}."}, status=404
+            "error.html",
+            {"title": "Not found", "message": f"Nothing at {path}.", "who": identity},
+            status=404,
         )
 
     return Starlette(
@@ -262,12 +257,12 @@ def build_app(supervisor: Supervisor, *, token: str, port: int) -> Starlette:
             Route("/", gallery),
             Route("/space/{name}", space_page),
             Route("/space/{name}/logs", logs_page),
-            Route("/login", login),
+            *signin_routes(gate, bootstrap or Bootstrap(), throttle or Throttle(), proto),
             Route("/favicon.ico", favicon),
             Route("/api/spaces", api_list),
             Route("/api/events", api_events),
-            Route("/api/whoami", api_whoami),
             Route("/api/spaces/{name}", api_space),
+            Route("/api/spaces/{name}/access", api_access, methods=["GET", "PUT"]),
             Route("/api/spaces/{name}/logs", api_logs),
             Route("/api/spaces/{name}/secrets", api_secrets),
             Route("/api/spaces/{name}/secrets/{key}", api_secrets, methods=["PUT", "DELETE"]),

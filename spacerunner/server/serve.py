@@ -19,6 +19,9 @@ from pathlib import Path
 
 import uvicorn
 
+from spacerunner.auth import TeamFiles
+from spacerunner.auth.access import Visibility
+from spacerunner.auth.gate import Gate
 from spacerunner.backends.base import Upstream
 from spacerunner.backends.select import make_backend
 from spacerunner.defaults import DEFAULTS
@@ -26,6 +29,7 @@ from spacerunner.launcher import Launcher, SpaceSettings
 from spacerunner.paths import state_dir as default_state_dir
 from spacerunner.proxy import ProxyServer, Route, Router
 from spacerunner.server.app import build_app
+from spacerunner.server.signin import Bootstrap
 from spacerunner.supervisor import Policy, Supervisor
 from spacerunner.supervisor.secrets import SecretStore
 from spacerunner.supervisor.state import StateFile
@@ -42,6 +46,8 @@ class ServeOptions:
     token: str | None = None
     allowed_hosts: tuple[str, ...] = ()
     """Host names answered besides loopback and ``*.localhost`` (``--allowed-host``)."""
+    visibility: Visibility = Visibility.PUBLIC
+    """Who may see a Space whose visibility was never set (``--visibility``)."""
     policy: Policy = field(default_factory=Policy)
     spaces: SpaceSettings = field(default_factory=SpaceSettings)
     state_dir: Path = field(default_factory=default_state_dir)
@@ -61,8 +67,11 @@ class Portfolio:
         self.token = (
             options.token or os.environ.get("SPACERUNNER_TOKEN") or secrets.token_urlsafe(18)
         )
+        self.gate = Gate.of(TeamFiles(options.state_dir), self.token, options.visibility)
+        self.accounts = self.gate.accounts
+        self.bootstrap = Bootstrap()
         self.router = Router()
-        self.proxy = ProxyServer(self.router, allowed_hosts=options.allowed_hosts)
+        self.proxy = ProxyServer(self.router, allowed_hosts=options.allowed_hosts, gate=self.gate)
         self.supervisor: Supervisor | None = None
         self._control: _EmbeddedUvicorn | None = None
         self._control_task: asyncio.Task[None] | None = None
@@ -72,10 +81,18 @@ class Portfolio:
     def url(self) -> str:
         return self.proxy.url
 
+    @property
+    def setup_link(self) -> str | None:
+        """The one-time link that creates the first admin (None once there are accounts)."""
+        if self.accounts.any():
+            return None
+        return f"{self.url}/setup?code={self.bootstrap.code}"
+
     async def start(self) -> None:
         options = self.options
         await self.proxy.start(options.host, options.port)
         port = self.proxy.port
+        self.gate.origin = self.url
         serve_dir = options.state_dir / "serve" / str(port)
         settings = options.spaces
         backend = make_backend(
@@ -101,7 +118,14 @@ class Portfolio:
 
     async def _start_control(self, port: int) -> None:
         assert self.supervisor is not None
-        app = build_app(self.supervisor, token=self.token, port=port)
+        proto = self.proxy.forwarded_proto.decode()
+        app = build_app(
+            self.supervisor,
+            gate=self.gate,
+            port=port,
+            bootstrap=self.bootstrap,
+            proto=lambda: proto,
+        )
         config = uvicorn.Config(
             app,
             log_level="warning",
@@ -119,7 +143,7 @@ class Portfolio:
                 self._control_task.result()
             await asyncio.sleep(0.01)
         control_port = sock.getsockname()[1]
-        self.router.add(Route(CONTROL, endpoint=Upstream("127.0.0.1", control_port)))
+        self.router.add(Route(CONTROL, endpoint=Upstream("127.0.0.1", control_port), guarded=False))
 
     def _write_server_file(self, port: int) -> None:
         data = {

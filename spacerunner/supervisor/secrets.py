@@ -5,11 +5,11 @@ the server-wide ``--env-file`` ones) from its next start; no other Space ever do
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
 from spacerunner.errors import SpacerunnerError
+from spacerunner.privatefile import write_private_json
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 MAX_VALUE = 64 * 1024
@@ -61,10 +61,4 @@ class SecretStore:
         if not values:
             self._file(space).unlink(missing_ok=True)
             return
-        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(self.root, 0o700)
-        tmp = self._file(space).with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(values, handle)
-        os.replace(tmp, self._file(space))
+        write_private_json(self._file(space), values)

@@ -9,10 +9,14 @@ import pytest
 from fakes import FakeBackend
 from starlette.testclient import TestClient
 
+from spacerunner.auth import TeamFiles
+from spacerunner.auth.gate import Gate
+from spacerunner.auth.identity import SERVER_ADMIN
+from spacerunner.auth.sessions import COOKIE
 from spacerunner.envs import EnvMode
 from spacerunner.launcher import Launcher, SpaceSettings
 from spacerunner.proxy.routes import Router
-from spacerunner.server.app import COOKIE, build_app
+from spacerunner.server.app import build_app
 from spacerunner.supervisor import Policy, Supervisor
 from spacerunner.supervisor.secrets import SecretStore
 from spacerunner.supervisor.state import StateFile
@@ -38,9 +42,17 @@ def make_supervisor(tmp_path: Path) -> tuple[Supervisor, FakeBackend]:
     return supervisor, backend
 
 
+def gate(tmp_path: Path) -> Gate:
+    return Gate.of(TeamFiles(tmp_path / "state"), "t0ken")
+
+
+def app_for(supervisor: Supervisor, tmp_path: Path) -> TestClient:
+    return TestClient(build_app(supervisor, gate=gate(tmp_path), port=8000))
+
+
 def control(tmp_path: Path) -> TestClient:
     supervisor, _ = make_supervisor(tmp_path)
-    return TestClient(build_app(supervisor, token="t0ken", port=8000))
+    return app_for(supervisor, tmp_path)
 
 
 def test_logs_tail_that_is_not_a_number_is_a_400(tmp_path: Path) -> None:
@@ -55,7 +67,7 @@ def test_logs_tail_that_is_not_a_number_is_a_400(tmp_path: Path) -> None:
 
 def test_actions_with_the_cookie_need_a_same_origin_request(tmp_path: Path) -> None:
     client = control(tmp_path)
-    client.cookies.set(COOKIE, "t0ken")
+    client.cookies.set(COOKIE, gate(tmp_path).sessions.issue(SERVER_ADMIN))
     url = "/api/spaces/demo/stop"
     here = "http://testserver"
     for headers in (
@@ -77,7 +89,7 @@ def test_actions_with_the_cookie_need_a_same_origin_request(tmp_path: Path) -> N
 
 def test_secrets_through_the_api_reach_only_their_space(tmp_path: Path) -> None:
     supervisor, backend = make_supervisor(tmp_path)
-    client = TestClient(build_app(supervisor, token="t0ken", port=8000))
+    client = app_for(supervisor, tmp_path)
     auth = {"Authorization": "Bearer t0ken"}
     url = "/api/spaces/demo/secrets"
     assert client.put(url + "/HF_TOKEN", content=b"hf_s3cret", headers=auth).json() == {
@@ -116,7 +128,7 @@ def test_missing_isolation_layers_are_in_the_facts(
     monkeypatch.setattr("spacerunner.server.facts.host_layers", lambda: no_pasta)
     monkeypatch.setattr("spacerunner.launcher.host_layers", lambda: no_pasta)
     supervisor, backend = make_supervisor(tmp_path)
-    client = TestClient(build_app(supervisor, token="t0ken", port=8000))
+    client = app_for(supervisor, tmp_path)
     asyncio.run(supervisor.spaces["demo"].start())
     facts = client.get("/api/spaces/demo").json()
     assert facts["isolation"]["mode"] == "offline"  # what this host could give for 'full'

@@ -245,8 +245,16 @@ def test_management_needs_the_token(make_server, tmp_path: Path) -> None:
     assert httpx.get(f"{server.base}/spaces/app/env").status_code == 503  # stays stopped
     login = httpx.get(f"{server.base}/login?token={server.token}")
     assert login.status_code == 303
-    assert "spacerunner_token" in login.headers["set-cookie"]
-    assert "Path=/api" in login.headers["set-cookie"]
+    cookie = login.headers["set-cookie"]
+    assert cookie.startswith("spacerunner_session=")
+    assert "Path=/;" in cookie  # the whole site: Space pages show the admin tools too
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+    assert server.token not in cookie  # a signed session, not the token itself
+    session = {"spacerunner_session": login.cookies["spacerunner_session"]}
+    page = httpx.get(f"{server.base}/space/app", cookies=session).text
+    assert 'data-action="restart"' in page
+    assert 'data-action="restart"' not in httpx.get(f"{server.base}/space/app").text
 
 
 def test_the_server_follows_its_folder(make_server, tmp_path: Path) -> None:
