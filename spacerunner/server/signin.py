@@ -52,7 +52,7 @@ def signin_routes(
         path, host = back_to(target, request)
         location = path
         if host is not None:
-            ticket = gate.sessions.ticket(session, host.rpartition(":")[0] or host)
+            ticket = gate.sessions.ticket(session, host)
             query = urlencode({"ticket": ticket, "next": path})
             location = f"{proto()}://{host}{TICKET_PATH}?{query}"
         response = RedirectResponse(location, status_code=303)

@@ -13,37 +13,16 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import psutil
-import pytest
 from helpers import SPACES, LoopThread
+from serving import CURRENT, HTTP_APP, Server, http_space
 
-from spacerunner.envs import EnvMode
 from spacerunner.launch.ports import free_port
-from spacerunner.launcher import SpaceSettings
-from spacerunner.limits import LimitSettings
 from spacerunner.server.serve import Portfolio, ServeOptions
 from spacerunner.supervisor import Policy
-
-CURRENT = SpaceSettings(
-    env_mode=EnvMode.CURRENT, limits=LimitSettings(memory="200M", cpus="1", disk="64M")
-)
-
-HTTP_APP = (SPACES / "http-app" / "server.py").read_text()
-
-
-def http_space(root: Path, name: str, *, title: str | None = None, prelude: str = "") -> Path:
-    path = root / name
-    path.mkdir(parents=True, exist_ok=True)
-    (path / "README.md").write_text(
-        f"---\ntitle: {title or name}\nemoji: 🧪\ncolorFrom: green\ncolorTo: blue\n"
-        "sdk: gradio\napp_file: server.py\n---\n"
-    )
-    (path / "server.py").write_text(prelude + HTTP_APP)
-    return path
 
 
 def dead(pid: int) -> bool:
@@ -52,58 +31,6 @@ def dead(pid: int) -> bool:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
-
-
-class Server:
-    def __init__(self, loop: LoopThread, portfolio: Portfolio) -> None:
-        self.loop = loop
-        self.portfolio = portfolio
-        loop.run(portfolio.start())
-        self.base = portfolio.url
-        self.token = portfolio.token
-
-    @property
-    def supervisor(self):
-        assert self.portfolio.supervisor is not None
-        return self.portfolio.supervisor
-
-    def facts(self, name: str) -> dict:
-        return httpx.get(f"{self.base}/api/spaces/{name}").json()
-
-    def wait_for(self, check: Callable[[], bool], timeout: float = 15) -> None:
-        deadline = time.monotonic() + timeout
-        while not check():
-            if time.monotonic() > deadline:
-                raise AssertionError("condition not met in time")
-            time.sleep(0.05)
-
-    def admin(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-    def close(self) -> None:
-        self.loop.run(self.portfolio.close())
-
-
-@pytest.fixture
-def make_server(loop_thread: LoopThread, tmp_path: Path) -> Iterator[Callable[..., Server]]:
-    servers: list[Server] = []
-
-    def make(policy: Policy | None = None, dirs: list[Path] | None = None) -> Server:
-        options = ServeOptions(
-            dirs=tuple(dirs or [tmp_path / "spaces"]),
-            port=0,
-            policy=policy or Policy(health_interval=0, watch=False),
-            state_dir=tmp_path / "state",
-            spaces=CURRENT,
-        )
-        server = Server(loop_thread, Portfolio(options))
-        servers.append(server)
-        return server
-
-    (tmp_path / "spaces").mkdir(exist_ok=True)
-    yield make
-    for server in servers:
-        server.close()
 
 
 def test_ten_concurrent_first_requests_start_the_app_once(make_server, tmp_path: Path) -> None:
