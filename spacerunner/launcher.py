@@ -68,6 +68,8 @@ class Placement:
     """Its persistent storage, given when the Space asks for some or the user gives all."""
     variables: Mapping[str, str] = field(default_factory=dict, repr=False)
     """The Space's own variables and secrets, over the settings' server-wide ones."""
+    host_ports: tuple[int, ...] = ()
+    """Ports of the host's loopback the app may reach (the server's, for hf_oauth)."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,7 @@ class Launcher:
                 author=settings.author,
                 variables={**settings.variables, **placement.variables},
                 container=settings.container,
+                host_ports=placement.host_ports,
             ),
         )
 

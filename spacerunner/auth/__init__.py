@@ -21,5 +21,15 @@ class TeamFiles:
         return self.state_dir / "auth" / "session.key"
 
     @property
+    def oauth_clients(self) -> Path:
+        """Each Space's client id and secret of the server's OpenID provider."""
+        return self.state_dir / "auth" / "oauth-clients.json"
+
+    @property
+    def signing_key(self) -> Path:
+        """The OpenID provider's private key (its ID tokens are signed with it)."""
+        return self.state_dir / "auth" / "oidc-key.json"
+
+    @property
     def access(self) -> Path:
         return self.state_dir / "access.json"

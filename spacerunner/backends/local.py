@@ -344,7 +344,12 @@ class LocalBackend(Backend):
             app=app, home=scratch.home, tmp=scratch.tmp, data=plan.data_dir, python=plan.command[0]
         )
         command = sandbox.command(
-            plan.command, layers=layers, isolation=plan.isolation, uid=uid, mounts=mounts
+            plan.command,
+            layers=layers,
+            isolation=plan.isolation,
+            uid=uid,
+            mounts=mounts,
+            host_ports=plan.host_ports,
         )
         env = {
             **sandbox.allowed_environment(self.base_env),

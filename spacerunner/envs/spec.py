@@ -47,6 +47,8 @@ class EnvSpec:
     """Debian packages from packages.txt (checked, not part of the Python environment)."""
     compat: bool = True
     """Apply the compatibility pins of old SDK versions (spacerunner.envs.compat)."""
+    oauth: bool = False
+    """``hf_oauth: true``: Spaces installs ``gradio[oauth]`` (authlib, itsdangerous)."""
 
     @property
     def companions(self) -> tuple[str, ...]:
@@ -68,6 +70,8 @@ class EnvSpec:
         if self.sdk not in (Sdk.GRADIO, Sdk.STREAMLIT):
             return None
         name = self.sdk.value
+        if self.oauth and self.sdk is Sdk.GRADIO:
+            name += "[oauth]"
         return f"{name}=={self.sdk_version}" if self.sdk_version else name
 
     def key(self, interpreter: str) -> str:
@@ -105,6 +109,7 @@ def spec_for(config: SpaceConfig) -> EnvSpec:
         pre_requirements=read_text(config.path / "pre-requirements.txt"),
         requirements=read_text(config.path / "requirements.txt"),
         packages=packages,
+        oauth=config.oauth.enabled,
     )
 
 

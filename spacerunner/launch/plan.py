@@ -51,6 +51,9 @@ class ProcessPlan:
     data_dir: Path | None = None
     """Persistent storage that survives restarts (Spaces' /data), when the Space has it."""
     isolation: Isolation = Isolation.NONE
+    host_ports: tuple[int, ...] = ()
+    """Ports of the host's loopback the app may reach at the same port of its own (the
+    server's, for its OpenID provider); none by default."""
     """How the app is kept apart from the machine and other Spaces (spacerunner.limits.sandbox);
     the plan's values (``port``, paths in ``env``) are those the app sees inside."""
 

@@ -51,6 +51,8 @@ class LaunchOptions:
     limits: Limits | None = None
     data_dir: Path | None = None
     isolation: Isolation = Isolation.NONE
+    host_ports: tuple[int, ...] = ()
+    """Ports of the host's loopback the app may reach (see ProcessPlan.host_ports)."""
     container: bool = False
     """Run gradio and streamlit Spaces in a container too (``sdk: docker`` always is)."""
 
@@ -177,4 +179,5 @@ def process_plan(
         limits=options.limits,
         data_dir=options.data_dir,
         isolation=options.isolation,
+        host_ports=options.host_ports,
     )

@@ -194,6 +194,7 @@ def command(
     isolation: Isolation,
     uid: int | None,
     mounts: list[Bind],
+    host_ports: tuple[int, ...] = (),
 ) -> list[str]:
     """``argv`` inside its sandbox (see the module's description); the mounts are staged by
     :func:`stage` in the child before this command runs."""
@@ -205,7 +206,8 @@ def command(
     if isolation is Isolation.FULL:
         assert layers.pasta is not None
         outer += [layers.pasta, "--config-net", "--quiet", "--no-map-gw"]
-        outer += ["-t", "none", "-u", "none", "-T", "none", "-U", "none", "--"]
+        to_host = ",".join(str(p) for p in host_ports) or "none"
+        outer += ["-t", "none", "-u", "none", "-T", to_host, "-U", "none", "--"]
     inner = [
         layers.bwrap, "--die-with-parent",
         "--unshare-user", "--uid", str(SPACE_UID), "--gid", str(SPACE_UID),

@@ -19,10 +19,13 @@ from starlette.routing import Route
 from spacerunner.auth.access import SpaceAccess, visibility
 from spacerunner.auth.gate import Gate
 from spacerunner.auth.identity import Identity
+from spacerunner.auth.provider import Provider
 from spacerunner.auth.throttle import Throttle
+from spacerunner.config.model import SpaceConfig
 from spacerunner.defaults import DEFAULTS
 from spacerunner.errors import SpacerunnerError
 from spacerunner.server.facts import gallery_order, space_facts, tail_file
+from spacerunner.server.oidc import oidc_routes
 from spacerunner.server.signin import Bootstrap, signin_routes
 from spacerunner.server.web import error, may_change, page, who
 from spacerunner.supervisor import ManagedSpace, Supervisor
@@ -37,8 +40,13 @@ def build_app(
     bootstrap: Bootstrap | None = None,
     throttle: Throttle | None = None,
     proto: Callable[[], str] = lambda: "http",
+    provider: Provider | None = None,
 ) -> Starlette:
     """The control app for ``supervisor``; ``gate`` says who asks and what they may do."""
+
+    def config_of(name: str) -> SpaceConfig | None:
+        space = supervisor.spaces.get(name)
+        return space.config if space is not None else None
 
     def rule(space: ManagedSpace) -> SpaceAccess:
         return gate.space_access(space.name)
@@ -258,6 +266,11 @@ def build_app(
             Route("/space/{name}", space_page),
             Route("/space/{name}/logs", logs_page),
             *signin_routes(gate, bootstrap or Bootstrap(), throttle or Throttle(), proto),
+            *(
+                oidc_routes(provider, gate, config_of, port=port, proto=proto)
+                if provider is not None
+                else []
+            ),
             Route("/favicon.ico", favicon),
             Route("/api/spaces", api_list),
             Route("/api/events", api_events),

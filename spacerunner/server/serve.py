@@ -22,6 +22,7 @@ import uvicorn
 from spacerunner.auth import TeamFiles
 from spacerunner.auth.access import Visibility
 from spacerunner.auth.gate import Gate
+from spacerunner.auth.provider import Clients, Provider, load_signing_key, space_variables
 from spacerunner.backends.base import Upstream
 from spacerunner.backends.select import make_backend
 from spacerunner.defaults import DEFAULTS
@@ -70,6 +71,12 @@ class Portfolio:
         self.gate = Gate.of(TeamFiles(options.state_dir), self.token, options.visibility)
         self.accounts = self.gate.accounts
         self.bootstrap = Bootstrap()
+        files = TeamFiles(options.state_dir)
+        self.provider = Provider(
+            Clients(files.oauth_clients),
+            load_signing_key(files.signing_key),
+            issuer=lambda: self.gate.origin,
+        )
         self.router = Router()
         self.proxy = ProxyServer(self.router, allowed_hosts=options.allowed_hosts, gate=self.gate)
         self.supervisor: Supervisor | None = None
@@ -111,6 +118,7 @@ class Portfolio:
             policy=options.policy,
             data_root=serve_dir / "data",
             secrets=SecretStore(options.state_dir / "secrets"),
+            oauth=lambda name, oauth: space_variables(self.provider, name, oauth),
         )
         await self.supervisor.start()
         await self._start_control(port)
@@ -125,6 +133,7 @@ class Portfolio:
             port=port,
             bootstrap=self.bootstrap,
             proto=lambda: proto,
+            provider=self.provider,
         )
         config = uvicorn.Config(
             app,

@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from spacerunner.config.model import OAuth
 from spacerunner.launcher import Launcher
 from spacerunner.proxy.routes import Router
 from spacerunner.supervisor.policy import Policy
 from spacerunner.supervisor.secrets import SecretStore
 from spacerunner.supervisor.state import StateFile
+
+OAuthVariables = Callable[[str, OAuth], Mapping[str, str]]
 
 
 class Clock:
@@ -46,3 +49,6 @@ class SpaceContext:
     data_root: Path | None = None
     """Where persistent storage of Spaces lives (one folder per Space)."""
     clock: Clock = field(default_factory=Clock)
+    oauth: OAuthVariables | None = None
+    """The variables of a Space with ``hf_oauth: true`` (its client of the server's OpenID
+    provider); None: such Spaces get none, as outside Spaces."""

@@ -158,12 +158,21 @@ class ManagedSpace:
         return await asyncio.shield(self._start_task)
 
     def _placement(self) -> Placement:
-        root = self.ctx.data_root
+        root, ctx = self.ctx.data_root, self.ctx
+        variables = dict(ctx.secrets.get(self.name)) if ctx.secrets is not None else {}
+        host_ports: tuple[int, ...] = ()
+        config = self.config
+        if config is not None and config.oauth.enabled and ctx.oauth is not None:
+            # Its sign-in goes through the server's OpenID provider, reached at the server's
+            # own port of the app's loopback.
+            variables.update(ctx.oauth(self.name, config.oauth))
+            host_ports = (ctx.public_port,)
         return Placement(
-            public_host=f"{space_host(self.name)}:{self.ctx.public_port}",
+            public_host=f"{space_host(self.name)}:{ctx.public_port}",
             mount=space_mount(self.name),
             data_dir=root / self.name if root is not None else None,
-            variables=self.ctx.secrets.get(self.name) if self.ctx.secrets is not None else {},
+            variables=variables,
+            host_ports=host_ports,
         )
 
     def _building(self, log: AppLog) -> None:

@@ -14,7 +14,7 @@ from spacerunner.backends.base import Backend
 from spacerunner.config.header import README
 from spacerunner.launcher import Launcher
 from spacerunner.proxy.routes import Router
-from spacerunner.supervisor.context import Clock, SpaceContext
+from spacerunner.supervisor.context import Clock, OAuthVariables, SpaceContext
 from spacerunner.supervisor.discovery import discover
 from spacerunner.supervisor.policy import Policy
 from spacerunner.supervisor.secrets import SecretStore
@@ -40,6 +40,7 @@ class Supervisor:
         data_root: Path | None = None,
         secrets: SecretStore | None = None,
         clock: Clock | None = None,
+        oauth: OAuthVariables | None = None,
     ) -> None:
         self.dirs = [d.absolute() for d in dirs]
         self.launcher = launcher
@@ -56,6 +57,7 @@ class Supervisor:
             data_root=data_root,
             secrets=secrets,
             clock=clock or Clock(),
+            oauth=oauth,
         )
         self.spaces: dict[str, ManagedSpace] = {}
         self.version = 0
