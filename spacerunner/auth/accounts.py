@@ -217,6 +217,35 @@ class AccountStore:
             for tid in [t for t, raw in tokens.items() if raw.get("user") == name]:
                 del tokens[tid]
 
+    def external(
+        self, name: str, *, source: str, email: str, groups: Iterable[str], admin: bool
+    ) -> Account:
+        """The account of a person an upstream provider signed in, made or brought up to date
+        from its claims (no password: they sign in there). A local account of the same name
+        is never taken over."""
+        check_name(name)
+        group_names = sorted({check_name(g, "group") for g in groups})
+        with self._change() as data:
+            users = data.setdefault("users", {})
+            raw = users.get(name)
+            if isinstance(raw, dict) and raw.get("source") != source:
+                raise AccountError(
+                    f"{name!r} is an account of this server, not of {source}. Fix: an admin "
+                    f"renames or removes the local account ('spacerunner users remove {name}')."
+                )
+            before = raw if isinstance(raw, dict) else {}
+            users[name] = {
+                "source": source,
+                "admin": admin,
+                "groups": group_names,
+                "email": email,
+                "stamp": before.get("stamp") or secrets.token_urlsafe(9),
+                "created": before.get("created", time.time()),
+            }
+        account = self.get(name)
+        assert account is not None
+        return account
+
     def create_token(self, user: str, label: str = "") -> str:
         """A new API token for ``user``: the only time its text exists outside the caller."""
         token_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)

@@ -46,10 +46,15 @@ def cookie_header(value: str, *, max_age: int = SESSION_DAYS * 86400) -> str:
 class Sessions:
     def __init__(self, key: bytes, accounts: AccountStore, server_token: str) -> None:
         self.accounts = accounts
+        self._key = key
         self._sessions = URLSafeTimedSerializer(key, salt="spacerunner-session")
         self._tickets = URLSafeTimedSerializer(key, salt="spacerunner-ticket")
         self._token_mark = hashlib.sha256(server_token.encode()).hexdigest()[:16]
         self.max_age = SESSION_DAYS * 86400
+
+    def key_for(self, purpose: str) -> str:
+        """A key derived from the signing key for another signed cookie (never the key)."""
+        return hashlib.sha256(self._key + b"\0" + purpose.encode()).hexdigest()
 
     def issue(self, who: Identity) -> str:
         """A session cookie value for ``who`` (an account, or the server token's admin)."""

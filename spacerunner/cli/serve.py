@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from spacerunner.auth.access import Visibility
+from spacerunner.auth.upstream import UpstreamOIDC
 from spacerunner.cli.limits import add_address_arguments, space_settings
 from spacerunner.cli.run import event_loop_runner, say, stop_on_signals
 from spacerunner.config.parse import parse_duration
@@ -55,6 +56,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "public (anyone who reaches the server), protected (signed-in people), private "
         "(its owners and admins); default public",
     )
+    oidc = parser.add_argument_group("sign-in through an OpenID Connect provider")
+    oidc.add_argument("--oidc-issuer", help="the provider's issuer URL (its discovery is read)")
+    oidc.add_argument("--oidc-client-id", help="this server's client id there")
+    oidc.add_argument(
+        "--oidc-client-secret-file", type=Path, help="a file holding the client secret"
+    )
+    oidc.add_argument(
+        "--oidc-name-claim",
+        default="preferred_username",
+        help="the claim that names a person here (default preferred_username)",
+    )
+    oidc.add_argument(
+        "--oidc-groups-claim", default="groups", help="the claim listing their groups (groups)"
+    )
+    oidc.add_argument("--oidc-admin-group", help="members of this group are admins here")
 
 
 def serve_command(args: argparse.Namespace) -> int:
@@ -76,11 +92,39 @@ def serve_command(args: argparse.Namespace) -> int:
         token=args.token,
         allowed_hosts=tuple(args.allowed_host),
         visibility=Visibility(args.visibility),
+        upstream=_upstream(args),
         policy=Policy(idle_timeout=idle, watch=not args.no_watch),
         spaces=space_settings(args, read_env_file(args.env_file) if args.env_file else {}),
         state_dir=args.state_dir or state_dir(),
     )
     return event_loop_runner()(_serve(Portfolio(options)))
+
+
+def _upstream(args: argparse.Namespace) -> UpstreamOIDC | None:
+    given = [args.oidc_issuer, args.oidc_client_id, args.oidc_client_secret_file]
+    if not any(given):
+        return None
+    if not all(given):
+        raise SpacerunnerError(
+            "--oidc-issuer, --oidc-client-id and --oidc-client-secret-file go together. Fix: "
+            "give all three (the secret in a file only you can read)."
+        )
+    try:
+        secret = args.oidc_client_secret_file.read_text().strip()
+    except OSError as exc:
+        raise SpacerunnerError(
+            f"{args.oidc_client_secret_file}: cannot read the client secret ({exc.strerror})."
+        ) from exc
+    if not secret:
+        raise SpacerunnerError(f"{args.oidc_client_secret_file}: the client secret is empty.")
+    return UpstreamOIDC(
+        issuer=args.oidc_issuer.rstrip("/"),
+        client_id=args.oidc_client_id,
+        client_secret=secret,
+        name_claim=args.oidc_name_claim,
+        groups_claim=args.oidc_groups_claim,
+        admin_group=args.oidc_admin_group,
+    )
 
 
 async def _serve(portfolio: Portfolio) -> int:

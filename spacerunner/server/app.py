@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -21,12 +23,14 @@ from spacerunner.auth.gate import Gate
 from spacerunner.auth.identity import Identity
 from spacerunner.auth.provider import Provider
 from spacerunner.auth.throttle import Throttle
+from spacerunner.auth.upstream import UpstreamOIDC
 from spacerunner.config.model import SpaceConfig
 from spacerunner.defaults import DEFAULTS
 from spacerunner.errors import SpacerunnerError
 from spacerunner.server.facts import gallery_order, space_facts, tail_file
 from spacerunner.server.oidc import oidc_routes
 from spacerunner.server.signin import Bootstrap, signin_routes
+from spacerunner.server.upstream import STATE_COOKIE
 from spacerunner.server.web import error, may_change, page, who
 from spacerunner.supervisor import ManagedSpace, Supervisor
 from spacerunner.supervisor.space import SpaceUnavailable
@@ -41,6 +45,7 @@ def build_app(
     throttle: Throttle | None = None,
     proto: Callable[[], str] = lambda: "http",
     provider: Provider | None = None,
+    upstream: UpstreamOIDC | None = None,
 ) -> Starlette:
     """The control app for ``supervisor``; ``gate`` says who asks and what they may do."""
 
@@ -260,12 +265,25 @@ def build_app(
             status=404,
         )
 
+    middleware = []
+    if upstream is not None:
+        # authlib keeps the state of a sign-in under way in Starlette's session: a cookie of
+        # its own, signed with the server's session key, for ten minutes
+        middleware.append(
+            Middleware(
+                SessionMiddleware,
+                secret_key=gate.sessions.key_for("upstream-state"),
+                session_cookie=STATE_COOKIE,
+                max_age=600,
+                same_site="lax",
+            )
+        )
     return Starlette(
         routes=[
             Route("/", gallery),
             Route("/space/{name}", space_page),
             Route("/space/{name}/logs", logs_page),
-            *signin_routes(gate, bootstrap or Bootstrap(), throttle or Throttle(), proto),
+            *signin_routes(gate, bootstrap or Bootstrap(), throttle or Throttle(), proto, upstream),
             *(
                 oidc_routes(provider, gate, config_of, port=port, proto=proto)
                 if provider is not None
@@ -281,7 +299,8 @@ def build_app(
             Route("/api/spaces/{name}/secrets/{key}", api_secrets, methods=["PUT", "DELETE"]),
             Route("/api/spaces/{name}/{action}", api_action, methods=["POST"]),
             Route("/{path:path}", fallback),
-        ]
+        ],
+        middleware=middleware,
     )
 
 

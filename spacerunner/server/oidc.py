@@ -32,6 +32,59 @@ def _problem(title: str, message: str, status: int) -> Response:
     return page("error.html", {"title": title, "message": message}, status=status)
 
 
+def provider_routes(provider: Provider) -> list[Route]:
+    """The endpoints that do not depend on who the clients are: discovery, keys, token and
+    userinfo."""
+
+    async def discovery(request: Request) -> Response:
+        return JSONResponse(provider.discovery())
+
+    async def jwks(request: Request) -> Response:
+        return JSONResponse(provider.jwks())
+
+    def client_of(request: Request, form: dict[str, str]) -> Client | None:
+        header = request.headers.get("authorization", "")
+        if header.lower().startswith("basic "):
+            try:
+                raw = base64.b64decode(header[6:].strip(), validate=True).decode()
+            except (binascii.Error, UnicodeDecodeError):
+                return None
+            client_id, _, secret = raw.partition(":")
+        else:
+            client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
+        return provider.clients.authenticate(client_id, secret)
+
+    async def token(request: Request) -> Response:
+        body = await request.body()
+        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+        client = client_of(request, form)
+        if client is None:
+            return _oauth_error("invalid_client", 401)
+        if form.get("grant_type") != "authorization_code":
+            return _oauth_error("unsupported_grant_type")
+        answer: dict[str, Any] | str = provider.exchange(
+            client, form.get("code", ""), form.get("redirect_uri", ""), form.get("code_verifier")
+        )
+        if isinstance(answer, str):
+            return _oauth_error(answer)
+        return JSONResponse(answer, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+    async def userinfo(request: Request) -> Response:
+        header = request.headers.get("authorization", "")
+        bearer = header[7:].strip() if header.lower().startswith("bearer ") else None
+        claims = provider.userinfo(bearer) if bearer else None
+        if claims is None:
+            return _oauth_error("invalid_token", 401)
+        return JSONResponse(claims)
+
+    return [
+        Route("/.well-known/openid-configuration", discovery),
+        Route("/oauth/jwks", jwks),
+        Route("/oauth/token", token, methods=["POST"]),
+        Route("/oauth/userinfo", userinfo, methods=["GET", "POST"]),
+    ]
+
+
 def oidc_routes(
     provider: Provider,
     gate: Gate,
@@ -40,6 +93,9 @@ def oidc_routes(
     port: int,
     proto: Callable[[], str],
 ) -> list[Route]:
+    """The provider of this server's Spaces: its own endpoints, and an authorize that signs in
+    people of this server to Spaces with ``hf_oauth: true``."""
+
     def redirect_allowed(uri: str, space: str, request: Request) -> bool:
         """A URI of the Space itself: its own host name, or its path on this server."""
         parts = urlsplit(uri)
@@ -51,12 +107,6 @@ def oidc_routes(
         return netloc == request.headers.get("host", "").lower() and parts.path.startswith(
             space_mount(space) + "/"
         )
-
-    async def discovery(request: Request) -> Response:
-        return JSONResponse(provider.discovery())
-
-    async def jwks(request: Request) -> Response:
-        return JSONResponse(provider.jwks())
 
     async def authorize(request: Request) -> Response:
         query = request.query_params
@@ -114,46 +164,7 @@ def oidc_routes(
         )
         return to_app(code=code)
 
-    def client_of(request: Request, form: dict[str, str]) -> Client | None:
-        header = request.headers.get("authorization", "")
-        if header.lower().startswith("basic "):
-            try:
-                raw = base64.b64decode(header[6:].strip(), validate=True).decode()
-            except (binascii.Error, UnicodeDecodeError):
-                return None
-            client_id, _, secret = raw.partition(":")
-        else:
-            client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
-        return provider.clients.authenticate(client_id, secret)
-
-    async def token(request: Request) -> Response:
-        body = await request.body()
-        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
-        client = client_of(request, form)
-        if client is None:
-            return _oauth_error("invalid_client", 401)
-        if form.get("grant_type") != "authorization_code":
-            return _oauth_error("unsupported_grant_type")
-        answer: dict[str, Any] | str = provider.exchange(
-            client, form.get("code", ""), form.get("redirect_uri", ""), form.get("code_verifier")
-        )
-        if isinstance(answer, str):
-            return _oauth_error(answer)
-        return JSONResponse(answer, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
-
-    async def userinfo(request: Request) -> Response:
-        header = request.headers.get("authorization", "")
-        claims = (
-            provider.userinfo(header[7:].strip()) if header.lower().startswith("bearer ") else None
-        )
-        if claims is None:
-            return _oauth_error("invalid_token", 401)
-        return JSONResponse(claims)
-
     return [
-        Route("/.well-known/openid-configuration", discovery),
-        Route("/oauth/jwks", jwks),
+        *provider_routes(provider),
         Route("/oauth/authorize", authorize),
-        Route("/oauth/token", token, methods=["POST"]),
-        Route("/oauth/userinfo", userinfo, methods=["GET", "POST"]),
     ]

@@ -23,6 +23,7 @@ from spacerunner.auth import TeamFiles
 from spacerunner.auth.access import Visibility
 from spacerunner.auth.gate import Gate
 from spacerunner.auth.provider import Clients, Provider, load_signing_key, space_variables
+from spacerunner.auth.upstream import UpstreamOIDC
 from spacerunner.backends.base import Upstream
 from spacerunner.backends.select import make_backend
 from spacerunner.defaults import DEFAULTS
@@ -49,6 +50,8 @@ class ServeOptions:
     """Host names answered besides loopback and ``*.localhost`` (``--allowed-host``)."""
     visibility: Visibility = Visibility.PUBLIC
     """Who may see a Space whose visibility was never set (``--visibility``)."""
+    upstream: UpstreamOIDC | None = None
+    """An OpenID Connect provider people may sign in with (``--oidc-issuer``...)."""
     policy: Policy = field(default_factory=Policy)
     spaces: SpaceSettings = field(default_factory=SpaceSettings)
     state_dir: Path = field(default_factory=default_state_dir)
@@ -134,6 +137,7 @@ class Portfolio:
             bootstrap=self.bootstrap,
             proto=lambda: proto,
             provider=self.provider,
+            upstream=self.options.upstream,
         )
         config = uvicorn.Config(
             app,

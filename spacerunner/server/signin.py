@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from spacerunner.auth.gate import Gate
 from spacerunner.auth.identity import SERVER_ADMIN, Identity
 from spacerunner.auth.sessions import TICKET_PATH, cookie_header
 from spacerunner.auth.throttle import Throttle
+from spacerunner.auth.upstream import UpstreamOIDC
 from spacerunner.errors import AccountError
 from spacerunner.server.web import back_to, error, may_change, page, same_origin, who
 
@@ -41,7 +43,11 @@ async def _form(request: Request) -> dict[str, str]:
 
 
 def signin_routes(
-    gate: Gate, bootstrap: Bootstrap, throttle: Throttle, proto: Callable[[], str]
+    gate: Gate,
+    bootstrap: Bootstrap,
+    throttle: Throttle,
+    proto: Callable[[], str],
+    upstream: UpstreamOIDC | None = None,
 ) -> list[Route]:
     accounts: AccountStore = gate.accounts
 
@@ -69,6 +75,7 @@ def signin_routes(
                 "next": target,
                 "message": message,
                 "accounts": accounts.any(),
+                "upstream": upstream.label if upstream is not None else None,
             },
             status=status,
         )
@@ -208,12 +215,22 @@ def signin_routes(
             if not accounts.revoke_token(request.path_params.get("id", ""), user=identity.name):
                 return error("no such token of yours", 404)
             return JSONResponse({"tokens": token_rows(identity)})
-        form = await request.json() if request.headers.get("content-length") else {}
-        label = str(form.get("name", "")) if isinstance(form, dict) else ""
+        body = await request.body()
+        try:
+            given = json.loads(body) if body.strip() else {}
+        except ValueError:
+            return error('expected JSON such as {"name": "laptop"}, or no body', 400)
+        label = str(given.get("name", "")) if isinstance(given, dict) else ""
         token = accounts.create_token(identity.name, label)
         return JSONResponse({"token": token, "tokens": token_rows(identity)}, status_code=201)
 
+    extra = []
+    if upstream is not None:
+        from spacerunner.server.upstream import upstream_routes
+
+        extra = upstream_routes(upstream, gate, signed_in)
     return [
+        *extra,
         Route("/signin", signin, methods=["GET", "POST"]),
         Route("/signout", signout, methods=["GET", "POST"]),
         Route("/login", login_with_token),

@@ -267,3 +267,30 @@ def test_a_space_host_name_gets_the_session_through_a_ticket(team) -> None:
     # never an open redirect
     away = httpx.get(f"{server.base}/signin?next=http://evil.example/", cookies=sessions["member"])
     assert away.headers["location"] == "/"
+
+
+def test_the_first_admin_comes_from_the_one_time_link(make_server) -> None:
+    server = make_server()
+    link = server.portfolio.setup_link
+    assert link is not None and link.startswith(f"{server.base}/setup?code=")
+    assert httpx.get(f"{server.base}/setup?code=wrong").status_code == 401
+    assert 'name="password"' in httpx.get(link).text
+    code = link.partition("code=")[2]
+    form = {"code": code, "name": "root", "password": PASSWORD}
+    cross = httpx.post(f"{server.base}/setup", data=form, headers={"Origin": "http://evil.example"})
+    assert cross.status_code == 401
+    short = httpx.post(
+        f"{server.base}/setup", data={**form, "password": "short"}, headers={"Origin": server.base}
+    )
+    assert short.status_code == 400
+    assert "at least 8" in short.text
+    made = httpx.post(f"{server.base}/setup", data=form, headers={"Origin": server.base})
+    assert made.status_code == 303
+    me = httpx.get(f"{server.base}/api/whoami", cookies=made.cookies).json()
+    assert (me["name"], me["admin"]) == ("root", True)
+    # it works once: now there are accounts
+    assert server.portfolio.setup_link is None
+    again = httpx.post(
+        f"{server.base}/setup", data={**form, "name": "second"}, headers={"Origin": server.base}
+    )
+    assert again.status_code == 410
