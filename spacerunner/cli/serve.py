@@ -56,6 +56,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "public (anyone who reaches the server), protected (signed-in people), private "
         "(its owners and admins); default public",
     )
+    parser.add_argument(
+        "--allow-create",
+        action="store_true",
+        help="a signed-in person's git push to a new name creates a Space they own "
+        "(in the first folder of Spaces)",
+    )
     oidc = parser.add_argument_group("sign-in through an OpenID Connect provider")
     oidc.add_argument("--oidc-issuer", help="the provider's issuer URL (its discovery is read)")
     oidc.add_argument("--oidc-client-id", help="this server's client id there")
@@ -93,6 +99,7 @@ def serve_command(args: argparse.Namespace) -> int:
         allowed_hosts=tuple(args.allowed_host),
         visibility=Visibility(args.visibility),
         upstream=_upstream(args),
+        allow_create=args.allow_create,
         policy=Policy(idle_timeout=idle, watch=not args.no_watch),
         spaces=space_settings(args, read_env_file(args.env_file) if args.env_file else {}),
         state_dir=args.state_dir or state_dir(),

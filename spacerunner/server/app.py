@@ -28,6 +28,7 @@ from spacerunner.config.model import SpaceConfig
 from spacerunner.defaults import DEFAULTS
 from spacerunner.errors import SpacerunnerError
 from spacerunner.server.facts import gallery_order, space_facts, tail_file
+from spacerunner.server.git import git_routes
 from spacerunner.server.oidc import oidc_routes
 from spacerunner.server.signin import Bootstrap, signin_routes
 from spacerunner.server.upstream import STATE_COOKIE
@@ -46,6 +47,7 @@ def build_app(
     proto: Callable[[], str] = lambda: "http",
     provider: Provider | None = None,
     upstream: UpstreamOIDC | None = None,
+    allow_create: bool = False,
 ) -> Starlette:
     """The control app for ``supervisor``; ``gate`` says who asks and what they may do."""
 
@@ -289,6 +291,7 @@ def build_app(
                 if provider is not None
                 else []
             ),
+            *git_routes(supervisor, gate, allow_create=allow_create),
             Route("/favicon.ico", favicon),
             Route("/api/spaces", api_list),
             Route("/api/events", api_events),

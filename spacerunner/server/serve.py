@@ -52,6 +52,8 @@ class ServeOptions:
     """Who may see a Space whose visibility was never set (``--visibility``)."""
     upstream: UpstreamOIDC | None = None
     """An OpenID Connect provider people may sign in with (``--oidc-issuer``...)."""
+    allow_create: bool = False
+    """A git push to a new name creates a Space owned by the pusher (``--allow-create``)."""
     policy: Policy = field(default_factory=Policy)
     spaces: SpaceSettings = field(default_factory=SpaceSettings)
     state_dir: Path = field(default_factory=default_state_dir)
@@ -138,6 +140,7 @@ class Portfolio:
             proto=lambda: proto,
             provider=self.provider,
             upstream=self.options.upstream,
+            allow_create=self.options.allow_create,
         )
         config = uvicorn.Config(
             app,

@@ -167,6 +167,19 @@ class Supervisor:
                 await space.restart()
             self.changed()
 
+    async def revision_changed(self, path: Path) -> None:
+        """A new revision of the Space at ``path`` was published (a git push): register it
+        when new, read its header again, and restart it when it runs."""
+        self.scan()
+        space = self.space_for(path)
+        if space is None:
+            return
+        space.reload()
+        if space.instance is not None and space.config is not None:
+            space.instance.log.note("a new revision was pushed; restarting")
+            await space.restart()
+        self.changed()
+
     async def _watch_loop(self) -> None:
         async for changes in watchfiles.awatch(
             *[d for d in self.dirs if d.exists()],

@@ -15,13 +15,14 @@ from spacerunner.supervisor import Policy
 def make_server(loop_thread: LoopThread, tmp_path: Path) -> Iterator[Callable[..., Server]]:
     servers: list[Server] = []
 
-    def make(policy: Policy | None = None, dirs: list[Path] | None = None) -> Server:
+    def make(policy: Policy | None = None, dirs: list[Path] | None = None, **extra) -> Server:
         options = ServeOptions(
             dirs=tuple(dirs or [tmp_path / "spaces"]),
             port=0,
             policy=policy or Policy(health_interval=0, watch=False),
             state_dir=tmp_path / "state",
             spaces=CURRENT,
+            **extra,
         )
         server = Server(loop_thread, Portfolio(options))
         servers.append(server)
