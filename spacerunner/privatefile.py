@@ -41,6 +41,44 @@ def read_json_object(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+class JsonFile:
+    """A private JSON object file that several processes change (the server, the CLI): read
+    again only when it changed on disk, changed whole under its lock."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._seen: tuple[int, int] | None = None
+        self._data: dict[str, Any] = {}
+
+    def read(self) -> dict[str, Any]:
+        """What the file holds now (``{}`` when it is missing); do not change the result."""
+        try:
+            st = self.path.stat()
+            key: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            key = None
+        if key is None or key != self._seen:
+            self._data = read_json_object(self.path)
+            self._seen = key
+        return self._data
+
+    @property
+    def version(self) -> tuple[int, int] | None:
+        """Changes whenever the file does (for caches of what it says)."""
+        self.read()
+        return self._seen
+
+    @contextlib.contextmanager
+    def change(self) -> Iterator[dict[str, Any]]:
+        """The file's object, read under its lock, written back when the block ends without
+        an error."""
+        with locked(self.path):
+            data = read_json_object(self.path)
+            yield data
+            write_private_json(self.path, data)
+            self._seen = None
+
+
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[None]:
     """Hold ``<path>.lock`` exclusively: one read-modify-write at a time, across processes

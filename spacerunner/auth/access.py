@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from spacerunner.auth.accounts import check_name
 from spacerunner.auth.identity import Identity
 from spacerunner.errors import AccountError
-from spacerunner.privatefile import locked, read_json_object, write_private_json
+from spacerunner.privatefile import JsonFile
 
 
 class Visibility(StrEnum):
@@ -53,25 +54,15 @@ class SpaceAccess:
 
 class AccessStore:
     def __init__(self, path: Path, default: Visibility = Visibility.PUBLIC) -> None:
-        self.path = path
+        self.file = JsonFile(path)
         self.default = default
-        self._seen: tuple[int, int] | None = None
-        self._data: dict[str, object] = {}
-
-    def _spaces(self) -> dict[str, object]:
-        try:
-            st = self.path.stat()
-            key: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
-        except OSError:
-            key = None
-        if key is None or key != self._seen:
-            self._data = read_json_object(self.path)
-            self._seen = key
-        spaces = self._data.get("spaces", {})
-        return spaces if isinstance(spaces, dict) else {}
 
     def get(self, space: str) -> SpaceAccess:
-        raw = self._spaces().get(space)
+        return self._rule(self.file.read(), space)
+
+    def _rule(self, data: dict[str, Any], space: str) -> SpaceAccess:
+        spaces = data.get("spaces")
+        raw = spaces.get(space) if isinstance(spaces, dict) else None
         if not isinstance(raw, dict):
             return SpaceAccess(self.default)
         try:
@@ -91,14 +82,10 @@ class AccessStore:
         server's default visibility)."""
         if owners is not None:
             owners = tuple(sorted({check_name(o, "user or group") for o in owners}))
-        with locked(self.path):
-            data = read_json_object(self.path)
-            spaces = data.setdefault("spaces", {})
-            current = self.get(space)
-            spaces[space] = {
+        with self.file.change() as data:
+            current = self._rule(data, space)
+            data.setdefault("spaces", {})[space] = {
                 "visibility": (visibility or current.visibility).value,
                 "owners": list(owners if owners is not None else current.owners),
             }
-            write_private_json(self.path, data)
-            self._seen = None
         return self.get(space)

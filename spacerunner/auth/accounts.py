@@ -22,7 +22,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from spacerunner.auth.identity import Identity
 from spacerunner.errors import AccountError
-from spacerunner.privatefile import locked, read_json_object, write_private_json
+from spacerunner.privatefile import JsonFile
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,38}")
 TOKEN_PREFIX = "sr_"
@@ -60,7 +60,6 @@ class TokenInfo:
     user: str
     name: str
     created: float
-    last_used: float | None
 
 
 def _account(name: str, raw: dict[str, Any]) -> Account:
@@ -75,35 +74,21 @@ def _account(name: str, raw: dict[str, Any]) -> Account:
 
 class AccountStore:
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self._seen: tuple[int, int] | None = None
-        self._data: dict[str, Any] = {}
+        self.file = JsonFile(path)
 
     # --- reading ---
-
-    def _load(self) -> dict[str, Any]:
-        try:
-            st = self.path.stat()
-            key: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
-        except OSError:
-            key = None
-        if key != self._seen or key is None:
-            self._data = read_json_object(self.path)
-            self._seen = key
-        return self._data
 
     @property
     def version(self) -> tuple[int, int] | None:
         """Changes whenever the file does (for caches of what it says)."""
-        self._load()
-        return self._seen
+        return self.file.version
 
     def _users(self) -> dict[str, dict[str, Any]]:
-        users = self._load().get("users", {})
+        users = self.file.read().get("users", {})
         return users if isinstance(users, dict) else {}
 
     def _tokens(self) -> dict[str, dict[str, Any]]:
-        tokens = self._load().get("tokens", {})
+        tokens = self.file.read().get("tokens", {})
         return tokens if isinstance(tokens, dict) else {}
 
     def any(self) -> bool:
@@ -146,7 +131,6 @@ class AccountStore:
                 str(raw.get("user", "")),
                 str(raw.get("name", "")),
                 float(raw.get("created", 0)),
-                raw.get("last_used"),
             )
             for tid, raw in self._tokens().items()
             if isinstance(raw, dict)
@@ -154,9 +138,6 @@ class AccountStore:
         return sorted((t for t in found if user is None or t.user == user), key=lambda t: t.created)
 
     # --- changing ---
-
-    def _change(self) -> _Change:
-        return _Change(self)
 
     def add(
         self,
@@ -170,7 +151,7 @@ class AccountStore:
         check_name(name)
         group_names = tuple(sorted({check_name(g, "group") for g in groups}))
         _check_password(password)
-        with self._change() as data:
+        with self.file.change() as data:
             users = data.setdefault("users", {})
             if name in users:
                 raise AccountError(
@@ -192,7 +173,7 @@ class AccountStore:
     def update(
         self, name: str, *, admin: bool | None = None, groups: Iterable[str] | None = None
     ) -> Account:
-        with self._change() as data:
+        with self.file.change() as data:
             raw = self._require(data, name)
             if admin is not None:
                 raw["admin"] = admin
@@ -204,13 +185,13 @@ class AccountStore:
 
     def set_password(self, name: str, password: str) -> None:
         _check_password(password)
-        with self._change() as data:
+        with self.file.change() as data:
             raw = self._require(data, name)
             raw["hash"] = _HASHER.hash(password)
             raw["stamp"] = secrets.token_urlsafe(9)
 
     def remove(self, name: str) -> None:
-        with self._change() as data:
+        with self.file.change() as data:
             self._require(data, name)
             del data["users"][name]
             tokens = data.get("tokens", {})
@@ -225,7 +206,7 @@ class AccountStore:
         is never taken over."""
         check_name(name)
         group_names = sorted({check_name(g, "group") for g in groups})
-        with self._change() as data:
+        with self.file.change() as data:
             users = data.setdefault("users", {})
             raw = users.get(name)
             if isinstance(raw, dict) and raw.get("source") != source:
@@ -249,7 +230,7 @@ class AccountStore:
     def create_token(self, user: str, label: str = "") -> str:
         """A new API token for ``user``: the only time its text exists outside the caller."""
         token_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
-        with self._change() as data:
+        with self.file.change() as data:
             self._require(data, user)
             data.setdefault("tokens", {})[token_id] = {
                 "user": user,
@@ -260,7 +241,7 @@ class AccountStore:
         return f"{TOKEN_PREFIX}{token_id}.{secret}"
 
     def revoke_token(self, token_id: str, *, user: str | None = None) -> bool:
-        with self._change() as data:
+        with self.file.change() as data:
             raw = data.get("tokens", {}).get(token_id)
             if raw is None or (user is not None and raw.get("user") != user):
                 return False
@@ -273,27 +254,6 @@ class AccountStore:
         if not isinstance(raw, dict):
             raise AccountError(f"no user named {name!r}. Fix: 'spacerunner users list'.")
         return raw
-
-
-class _Change:
-    """Read-modify-write of the store's file under its lock."""
-
-    def __init__(self, store: AccountStore) -> None:
-        self.store = store
-        self._lock = locked(store.path)
-
-    def __enter__(self) -> dict[str, Any]:
-        self._lock.__enter__()
-        self.data = read_json_object(self.store.path)
-        return self.data
-
-    def __exit__(self, kind: object, exc: object, tb: object) -> None:
-        try:
-            if kind is None:
-                write_private_json(self.store.path, self.data)
-        finally:
-            self._lock.__exit__(None, None, None)
-            self.store._seen = None
 
 
 def _check_password(password: str) -> None:

@@ -22,7 +22,7 @@ from joserfc.jwk import KeySet, RSAKey
 
 from spacerunner.auth.identity import Identity
 from spacerunner.config.model import OAuth
-from spacerunner.privatefile import locked, read_json_object, write_private, write_private_json
+from spacerunner.privatefile import JsonFile, write_private
 
 BASE_SCOPES = ("openid", "profile")
 """What every Space's client gets (Spaces: ``OAUTH_SCOPES`` is 'openid profile' plus the
@@ -45,22 +45,22 @@ class Clients:
     """Each Space's client id and secret, made on first use and kept in the state directory."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
+        self.file = JsonFile(path)
 
     def for_space(self, space: str) -> Client:
-        raw = read_json_object(self.path).get(space)
+        raw = self.file.read().get(space)
         if not isinstance(raw, dict):
-            with locked(self.path):
-                data = read_json_object(self.path)
+            with self.file.change() as data:
                 raw = data.get(space)
                 if not isinstance(raw, dict):
-                    raw = {"id": str(uuid.uuid4()), "secret": secrets.token_urlsafe(32)}
-                    data[space] = raw
-                    write_private_json(self.path, data)
+                    raw = data[space] = {
+                        "id": str(uuid.uuid4()),
+                        "secret": secrets.token_urlsafe(32),
+                    }
         return Client(space, str(raw["id"]), str(raw["secret"]))
 
     def by_id(self, client_id: str) -> Client | None:
-        for space, raw in read_json_object(self.path).items():
+        for space, raw in self.file.read().items():
             if isinstance(raw, dict) and raw.get("id") == client_id:
                 return Client(space, client_id, str(raw.get("secret", "")))
         return None
