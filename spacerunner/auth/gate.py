@@ -12,7 +12,7 @@ from collections import OrderedDict
 from urllib.parse import quote
 
 from spacerunner.auth import TeamFiles
-from spacerunner.auth.access import AccessStore, SpaceAccess, Visibility
+from spacerunner.auth.access import AccessStore, Visibility
 from spacerunner.auth.accounts import AccountStore
 from spacerunner.auth.identity import ANONYMOUS, SERVER_ADMIN, Identity
 from spacerunner.auth.sessions import COOKIE, TICKET_PATH, Sessions, cookie_header, load_key
@@ -116,9 +116,6 @@ class Gate:
         return bool(given) and secrets.compare_digest(given.encode(), self._server_token)
 
     # --- what ---
-
-    def space_access(self, space: str) -> SpaceAccess:
-        return self.access.get(space)
 
     def admit(self, space: str, cookie: bytes | None, authorization: bytes | None) -> Admission:
         who, credential = self.identify(cookie, authorization)

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-import subprocess
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -52,17 +51,28 @@ def is_repository(path: Path) -> bool:
     return (path / ".git").is_dir()
 
 
-def init_repository(path: Path) -> None:
-    """A new, empty Space repository that pushes fill (branch ``main``, as Spaces')."""
-    path.mkdir(parents=True)
+def _git() -> str:
     git = shutil.which("git")
     if git is None:
         raise SpacerunnerError("git is not installed. Fix: apt-get install git.")
-    subprocess.run(
-        [git, "init", "--quiet", "--initial-branch=main", str(path)],
-        check=True,
-        capture_output=True,
+    return git
+
+
+async def init_repository(path: Path) -> None:
+    """A new, empty Space repository that pushes fill (branch ``main``, as Spaces'); git
+    makes the folder."""
+    proc = await asyncio.create_subprocess_exec(
+        _git(),
+        "init",
+        "--quiet",
+        "--initial-branch=main",
+        str(path),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
     )
+    _, errors = await proc.communicate()
+    if proc.returncode != 0:
+        raise SpacerunnerError(f"git init {path} failed: {errors.decode(errors='replace')}")
 
 
 @dataclass(frozen=True)
@@ -119,7 +129,7 @@ async def run_backend(repo: Path, request: CgiRequest, body: AsyncIterator[bytes
     """Start ``git http-backend`` for ``request``, feed it ``body``, and give its answer: the
     status and headers it printed, then its output as it comes."""
     proc = await asyncio.create_subprocess_exec(
-        "git",
+        _git(),
         "http-backend",
         env=cgi_environment(repo, request),
         stdin=asyncio.subprocess.PIPE,

@@ -32,7 +32,7 @@ from spacerunner.server.git import git_routes
 from spacerunner.server.oidc import oidc_routes
 from spacerunner.server.signin import Bootstrap, signin_routes
 from spacerunner.server.upstream import STATE_COOKIE
-from spacerunner.server.web import error, may_change, page, who
+from spacerunner.server.web import error, may_change, page, problem_page, who
 from spacerunner.supervisor import ManagedSpace, Supervisor
 from spacerunner.supervisor.space import SpaceUnavailable
 
@@ -56,7 +56,7 @@ def build_app(
         return space.config if space is not None else None
 
     def rule(space: ManagedSpace) -> SpaceAccess:
-        return gate.space_access(space.name)
+        return gate.access.get(space.name)
 
     def visible(request: Request) -> tuple[Identity, ManagedSpace | None]:
         """Who asks, and the Space the path names when they may see it (else None: a Space
@@ -86,19 +86,16 @@ def build_app(
     def not_found(name: str, *, html: bool, identity: Identity) -> Response:
         message = f"No Space named {name!r} is served here."
         if html:
-            return page(
-                "error.html",
-                {"title": "Not found", "message": message, "who": identity, "sign_in": True},
-                status=404,
-            )
+            return problem_page("Not found", message, 404, who=identity, sign_in=True)
         return error(message, 404)
 
     def one_space(space: ManagedSpace, identity: Identity) -> dict[str, Any]:
         access = rule(space)
-        facts = space_facts(space, port, private=access.may_manage(identity))
+        manage = access.may_manage(identity)
+        facts = space_facts(space, port, private=manage)
         facts["visibility"] = access.visibility.value
-        facts["manage"] = access.may_manage(identity)
-        if facts["manage"]:
+        facts["manage"] = manage
+        if manage:
             facts["owners"] = list(access.owners)
         return facts
 
@@ -261,11 +258,7 @@ def build_app(
         identity = who(gate, request)
         if path.startswith("/spaces/"):
             return not_found(path.split("/")[2], html=True, identity=identity)
-        return page(
-            "error.html",
-            {"title": "Not found", "message": f"Nothing at {path}.", "who": identity},
-            status=404,
-        )
+        return problem_page("Not found", f"Nothing at {path}.", 404, who=identity)
 
     middleware = []
     if upstream is not None:

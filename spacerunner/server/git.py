@@ -60,49 +60,48 @@ def git_routes(supervisor: Supervisor, gate: Gate, *, allow_create: bool) -> lis
                 return root / name
         return None
 
+    async def repository(name: str, who: Identity, service: GitService) -> Path | Response:
+        """The repository of Space ``name`` for this request, or the refusal."""
+        space = supervisor.spaces.get(name)
+        if space is not None and gate.access.get(name).may_see(who):
+            if service is GitService.PUSH and not gate.access.get(name).may_manage(who):
+                if not who.signed_in:
+                    return sign_in_first(name)
+                return _text(f"{name}: only its owners and admins may push to it.", 403)
+            if not is_repository(space.path):
+                return _text(
+                    f"{name} is served from a plain folder, not a git repository. Fix: run "
+                    "'git init' in it on the server (or publish it by pushing a new name).",
+                    404,
+                )
+            return space.path
+        folder = new_space_folder(name)
+        creating = service is GitService.PUSH and allow_create and bool(who.name)
+        if not creating or folder is None or not is_label(name):
+            return missing(name, who, service)
+        if folder.exists():
+            # only the new repository of this pusher's own (made by the first request of a
+            # push that has not landed yet)
+            pending = is_repository(folder) and not is_space(folder)
+            if not pending or not gate.access.get(name).may_manage(who):
+                return missing(name, who, service)
+            return folder
+        try:
+            await init_repository(folder)
+        except SpacerunnerError as exc:
+            return _text(str(exc), 500)
+        gate.access.set(name, owners=(who.name,))
+        return folder
+
     async def git(request: Request) -> Response:
         name, rest = request.path_params["name"], request.path_params["rest"]
         service = service_of(rest, request.query_params)
         if service is None:
             return _text("only git's smart HTTP protocol is served here.", 404)
         who = identify(gate, request)
-        space = supervisor.spaces.get(name)
-        if space is not None and not gate.space_access(name).may_see(who):
-            space = None
-        if space is None:
-            folder = new_space_folder(name)
-            if (
-                service is not GitService.PUSH
-                or not allow_create
-                or not who.name
-                or folder is None
-                or not is_label(name)
-            ):
-                return missing(name, who, service)
-            if not folder.exists():
-                init_repository(folder)
-                gate.access.set(name, owners=(who.name,))
-            elif (
-                is_space(folder)
-                or not is_repository(folder)
-                or not gate.space_access(name).may_manage(who)
-            ):
-                # a folder that is not a new repository of this pusher's (a push that has not
-                # landed yet, whose first request made it)
-                return missing(name, who, service)
-            repo = folder
-        else:
-            if service is GitService.PUSH and not gate.space_access(name).may_manage(who):
-                if not who.signed_in:
-                    return sign_in_first(name)
-                return _text(f"{name}: only its owners and admins may push to it.", 403)
-            repo = space.path
-            if not is_repository(repo):
-                return _text(
-                    f"{name} is served from a plain folder, not a git repository. Fix: run "
-                    "'git init' in it on the server (or publish it by pushing a new name).",
-                    404,
-                )
+        repo = await repository(name, who, service)
+        if isinstance(repo, Response):
+            return repo
         cgi = CgiRequest(
             method=request.method,
             rest=rest,

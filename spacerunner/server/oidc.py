@@ -17,7 +17,7 @@ from starlette.routing import Route
 from spacerunner.auth.gate import Gate
 from spacerunner.auth.provider import Client, Provider, scopes_of
 from spacerunner.config.model import SpaceConfig
-from spacerunner.server.web import page, who
+from spacerunner.server.web import problem_page, who
 from spacerunner.urls import space_host, space_mount
 
 SpaceConfigs = Callable[[str], SpaceConfig | None]
@@ -26,10 +26,6 @@ SpaceConfigs = Callable[[str], SpaceConfig | None]
 def _oauth_error(error: str, status: int = 400, description: str = "") -> JSONResponse:
     body = {"error": error, **({"error_description": description} if description else {})}
     return JSONResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
-
-
-def _problem(title: str, message: str, status: int) -> Response:
-    return page("error.html", {"title": title, "message": message}, status=status)
 
 
 def provider_routes(provider: Provider) -> list[Route]:
@@ -113,10 +109,10 @@ def oidc_routes(
         client = provider.clients.by_id(query.get("client_id", ""))
         config = configs(client.space) if client is not None else None
         if client is None or config is None or not config.oauth.enabled:
-            return _problem("Unknown app", "No Space here signs people in with that id.", 400)
+            return problem_page("Unknown app", "No Space here signs people in with that id.", 400)
         redirect_uri = query.get("redirect_uri", "")
         if not redirect_allowed(redirect_uri, client.space, request):
-            return _problem(
+            return problem_page(
                 "Wrong return address",
                 f"{client.space} may only send people back to its own address.",
                 400,
@@ -139,11 +135,11 @@ def oidc_routes(
         if not identity.name:
             target = request.url.path + "?" + request.url.query
             return RedirectResponse(f"/signin?{urlencode({'next': target})}", 303)
-        if not gate.space_access(client.space).may_see(identity):
+        if not gate.access.get(client.space).may_see(identity):
             return to_app(error="access_denied")
         orgs = config.oauth.authorized_orgs
         if orgs and not identity.groups & set(orgs):
-            return _problem(
+            return problem_page(
                 "Not allowed",
                 f"Only members of {', '.join(orgs)} may sign in to {client.space}.",
                 403,

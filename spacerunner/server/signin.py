@@ -19,7 +19,15 @@ from spacerunner.auth.sessions import TICKET_PATH, cookie_header
 from spacerunner.auth.throttle import Throttle
 from spacerunner.auth.upstream import UpstreamOIDC
 from spacerunner.errors import AccountError
-from spacerunner.server.web import back_to, error, may_change, page, same_origin, who
+from spacerunner.server.web import (
+    back_to,
+    error,
+    may_change,
+    page,
+    problem_page,
+    same_origin,
+    who,
+)
 
 _MAX_FORM = 16 * 1024
 
@@ -122,28 +130,16 @@ def signin_routes(
         """``/login?token=TOKEN``: the server's management token as a browser session."""
         given = request.query_params.get("token", "")
         if not gate.is_server_token(given):
-            return page(
-                "error.html",
-                {"title": "Wrong token", "message": "That token is not this server's."},
-                status=401,
-            )
+            return problem_page("Wrong token", "That token is not this server's.", 401)
         return signed_in(SERVER_ADMIN, "/", request)
 
     async def setup(request: Request) -> Response:
         if accounts.any():
-            return page(
-                "error.html",
-                {"title": "Already set up", "message": "This server has accounts: sign in."},
-                status=410,
-            )
+            return problem_page("Already set up", "This server has accounts: sign in.", 410)
         if request.method == "GET":
             code = request.query_params.get("code", "")
             if not bootstrap.valid(code):
-                return page(
-                    "error.html",
-                    {"title": "Wrong link", "message": "Use the link 'spacerunner serve' printed."},
-                    status=401,
-                )
+                return problem_page("Wrong link", "Use the link 'spacerunner serve' printed.", 401)
             return page("setup.html", {"code": code, "message": "", "who": who(gate, request)})
         form = await _form(request)
         code = form.get("code", "")

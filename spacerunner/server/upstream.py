@@ -14,7 +14,7 @@ from starlette.routing import Route
 from spacerunner.auth.gate import Gate
 from spacerunner.auth.upstream import UpstreamOIDC, from_claims
 from spacerunner.errors import AccountError
-from spacerunner.server.web import page
+from spacerunner.server.web import problem_page
 
 STATE_COOKIE = "spacerunner_oidc_state"
 
@@ -36,11 +36,7 @@ def upstream_routes(
     assert client is not None
 
     def failed(message: str, status: int = 401) -> Response:
-        return page(
-            "error.html",
-            {"title": "Sign-in failed", "message": message, "who": None, "sign_in": True},
-            status=status,
-        )
+        return problem_page("Sign-in failed", message, status, sign_in=True)
 
     async def start(request: Request) -> Response:
         request.session["next"] = request.query_params.get("next", "/")

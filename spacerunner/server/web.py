@@ -25,6 +25,22 @@ def page(template: str, context: dict[str, Any], status: int = 200) -> HTMLRespo
     return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
 
 
+def problem_page(
+    title: str,
+    message: str,
+    status: int,
+    *,
+    who: Identity | None = None,
+    sign_in: bool = False,
+) -> HTMLResponse:
+    """The server's error page (``sign_in``: offer the sign-in link to those not signed in)."""
+    return page(
+        "error.html",
+        {"title": title, "message": message, "who": who, "sign_in": sign_in},
+        status=status,
+    )
+
+
 def error(message: str, status: int) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
