@@ -11,9 +11,15 @@ from pathlib import Path
 
 from spacerunner.backends.base import Backend, Instance, Status, Upstream
 from spacerunner.backends.logs import AppLog
+from spacerunner.envs import EnvMode
 from spacerunner.errors import AppExitedError, StartupTimeoutError
 from spacerunner.launch.plan import LaunchPlan
+from spacerunner.launcher import Launcher, SpaceSettings
+from spacerunner.proxy.routes import Router
+from spacerunner.supervisor import Policy, Supervisor
 from spacerunner.supervisor.context import Clock
+from spacerunner.supervisor.secrets import SecretStore
+from spacerunner.supervisor.state import StateFile
 
 
 class FakeClock(Clock):
@@ -123,3 +129,25 @@ class FakeBackend(Backend):
     @property
     def latest(self) -> FakeInstance:
         return self.started[-1]
+
+
+def fake_supervisor(
+    spaces: Path,
+    tmp: Path,
+    *,
+    variables: dict[str, str] | None = None,
+    secrets: SecretStore | None = None,
+) -> tuple[Supervisor, FakeBackend]:
+    """A supervisor of the Space folders in ``spaces`` whose apps are fakes (nothing runs; no
+    watching, no health checks); not scanned yet."""
+    backend = FakeBackend(tmp / "logs")
+    supervisor = Supervisor(
+        [spaces],
+        Launcher(SpaceSettings(env_mode=EnvMode.CURRENT, variables=variables or {}), backend),
+        Router(),
+        state=StateFile(tmp / "state.json"),
+        public_port=8000,
+        policy=Policy(watch=False, health_interval=0),
+        secrets=secrets,
+    )
+    return supervisor, backend

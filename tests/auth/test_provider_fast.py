@@ -8,7 +8,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from fakes import FakeBackend
+from fakes import fake_supervisor
 from joserfc import jwt
 from joserfc.jwk import KeySet
 from starlette.testclient import TestClient
@@ -17,12 +17,7 @@ from spacerunner.auth import TeamFiles
 from spacerunner.auth.gate import Gate
 from spacerunner.auth.provider import Clients, Provider, load_signing_key, space_variables
 from spacerunner.config.model import OAuth
-from spacerunner.envs import EnvMode
-from spacerunner.launcher import Launcher, SpaceSettings
-from spacerunner.proxy.routes import Router
 from spacerunner.server.app import build_app
-from spacerunner.supervisor import Policy, Supervisor
-from spacerunner.supervisor.state import StateFile
 
 BASE = "http://testserver"
 HEADER = (
@@ -46,14 +41,7 @@ def oidc(tmp_path: Path):
     provider = Provider(
         Clients(files.oauth_clients), load_signing_key(files.signing_key), lambda: BASE
     )
-    supervisor = Supervisor(
-        [spaces],
-        Launcher(SpaceSettings(env_mode=EnvMode.CURRENT), FakeBackend(tmp_path / "logs")),
-        Router(),
-        state=StateFile(tmp_path / "state.json"),
-        public_port=8000,
-        policy=Policy(watch=False, health_interval=0),
-    )
+    supervisor, _ = fake_supervisor(spaces, tmp_path)
     supervisor.scan()
     gate.accounts.add("mia", "a long password", groups=["staff"], email="mia@example.org")
     gate.accounts.add("olly", "a long password")

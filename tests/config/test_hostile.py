@@ -12,17 +12,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fakes import FakeBackend
+from fakes import fake_supervisor
 from helpers import SPACES, LoopThread
 
 from spacerunner.config import load_space
 from spacerunner.envs import EnvMode
 from spacerunner.errors import ConfigError
-from spacerunner.launcher import Launcher, SpaceSettings
-from spacerunner.proxy.routes import Router
-from spacerunner.supervisor import Policy, Supervisor
+from spacerunner.launcher import SpaceSettings
+from spacerunner.supervisor import Policy
 from spacerunner.supervisor.space import SpaceState
-from spacerunner.supervisor.state import StateFile
 
 FRAGMENTS = [
     "sdk: gradio",
@@ -121,14 +119,7 @@ def test_a_supervisor_lists_hostile_spaces_as_errors(tmp_path: Path) -> None:
     spaces = tmp_path / "spaces"
     bad = hostile_folders(spaces)
     good_space(spaces)
-    supervisor = Supervisor(
-        [spaces],
-        Launcher(SpaceSettings(env_mode=EnvMode.CURRENT), FakeBackend(tmp_path / "logs")),
-        Router(),
-        state=StateFile(tmp_path / "state.json"),
-        public_port=8000,
-        policy=Policy(watch=False),
-    )
+    supervisor, _ = fake_supervisor(spaces, tmp_path)
     added, _ = supervisor.scan()
     assert "good" in added
     assert supervisor.spaces["good"].state is SpaceState.SLEEPING

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
+from browser import ARTIFACTS, browser_page
 from gradio_client import Client
 from helpers import SPACES, LoopThread
 from websockets.sync.client import connect
@@ -22,8 +21,6 @@ from spacerunner.server.serve import Portfolio, ServeOptions
 from spacerunner.supervisor import Policy
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared_processes]
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).parents[2] / "artifacts"
 
 
 @dataclass
@@ -129,44 +126,25 @@ def test_streamlit_websocket_and_host_route(site: Site) -> None:
 
 
 def test_in_a_real_browser(site: Site) -> None:
-    if not CHROMIUM.exists():
-        if os.environ.get("SPACERUNNER_REQUIRE_BROWSER"):
-            pytest.fail("Chromium is required here: apt-get install chromium")
-        pytest.skip("no /usr/bin/chromium (apt-get install chromium)")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    flags = [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-    ]
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=flags)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(site.base + "/")
-            expect(page.locator(".card")).to_have_count(3)
-            page.screenshot(path=str(ARTIFACTS / "serve-gallery.png"))
-            page.locator('.card[data-name="gradio-demo"]').click()
-            page.wait_for_url(re.compile(r"/space/gradio-demo$"))
-            frame = page.frame_locator("iframe#app")
-            frame.get_by_label("name").fill("Browser")
-            frame.get_by_role("button", name="Submit").click()
-            expect(frame.get_by_label("output")).to_have_value(
-                "Hello, Browser! (from local/gradio-demo)", timeout=30_000
-            )
-            page.screenshot(path=str(ARTIFACTS / "serve-gradio.png"))
-            # the same app by host name: Chromium resolves *.localhost by itself
-            page.goto(f"http://gradio-demo.localhost:{site.port}/")
-            page.get_by_label("name").fill("Host")
-            page.get_by_role("button", name="Submit").click()
-            expect(page.get_by_label("output")).to_have_value(
-                "Hello, Host! (from local/gradio-demo)", timeout=30_000
-            )
-        finally:
-            browser.close()
+    with browser_page() as page:
+        page.goto(site.base + "/")
+        expect(page.locator(".card")).to_have_count(3)
+        page.screenshot(path=str(ARTIFACTS / "serve-gallery.png"))
+        page.locator('.card[data-name="gradio-demo"]').click()
+        page.wait_for_url(re.compile(r"/space/gradio-demo$"))
+        frame = page.frame_locator("iframe#app")
+        frame.get_by_label("name").fill("Browser")
+        frame.get_by_role("button", name="Submit").click()
+        expect(frame.get_by_label("output")).to_have_value(
+            "Hello, Browser! (from local/gradio-demo)", timeout=30_000
+        )
+        page.screenshot(path=str(ARTIFACTS / "serve-gradio.png"))
+        # the same app by host name: Chromium resolves *.localhost by itself
+        page.goto(f"http://gradio-demo.localhost:{site.port}/")
+        page.get_by_label("name").fill("Host")
+        page.get_by_role("button", name="Submit").click()
+        expect(page.get_by_label("output")).to_have_value(
+            "Hello, Host! (from local/gradio-demo)", timeout=30_000
+        )

@@ -4,7 +4,6 @@ page and watch its logs; and an unmodified Gradio app with ``gr.LoginButton()`` 
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -12,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from browser import ARTIFACTS, browser_page, require_chromium
 from helpers import SPACES, LoopThread
 
 from spacerunner.auth import TeamFiles
@@ -23,18 +23,7 @@ from spacerunner.server.serve import Portfolio, ServeOptions
 from spacerunner.supervisor import Policy
 
 pytestmark = [pytest.mark.slow]
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).parents[2] / "artifacts"
 PASSWORD = "correct horse"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @dataclass
@@ -46,10 +35,7 @@ class Team:
 
 @pytest.fixture
 def team(loop_thread: LoopThread, tmp_path: Path) -> Iterator[Team]:
-    if not CHROMIUM.exists():
-        if os.environ.get("SPACERUNNER_REQUIRE_BROWSER"):
-            pytest.fail("Chromium is required here: apt-get install chromium")
-        pytest.skip("no /usr/bin/chromium (apt-get install chromium)")
+    require_chromium()  # before building anything
     spaces = tmp_path / "spaces"
     shutil.copytree(SPACES / "gradio-oauth", spaces / "login-demo")
     shutil.copytree(SPACES / "http-app", spaces / "secret-plans")
@@ -78,57 +64,46 @@ def sign_in(page, name: str = "mia") -> None:
 
 
 def test_sign_in_see_the_private_space_restart_it_and_watch_its_logs(team: Team) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=FLAGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(team.base + "/")
-            expect(page.locator('.card[data-name="login-demo"]')).to_have_count(1)
-            expect(page.locator('.card[data-name="secret-plans"]')).to_have_count(0)
-            page.get_by_role("link", name="Sign in", exact=True).click()
-            sign_in(page)
-            expect(page.locator('.card[data-name="secret-plans"]')).to_have_count(1)
-            expect(page.locator("header.top")).to_contain_text("mia")
-            page.screenshot(path=str(ARTIFACTS / "team-gallery.png"))
-            page.locator('.card[data-name="secret-plans"]').click()
-            page.wait_for_url(re.compile(r"/space/secret-plans$"))
-            expect(page.locator("#state")).to_have_text("running", timeout=30_000)
-            pid = page.evaluate("fetch('/api/spaces/secret-plans').then(r => r.json())")["pid"]
-            assert pid
-            page.get_by_role("button", name="Restart").click()
-            expect(page.locator("#state")).to_have_text("running", timeout=30_000)
-            page.wait_for_function("() => true", timeout=100)  # let the click's request land
-            page.get_by_role("link", name="Logs").click()
-            page.wait_for_url(re.compile(r"/space/secret-plans/logs$"))
-            expect(page.locator("#log")).to_contain_text("listening on", timeout=15_000)
-            page.screenshot(path=str(ARTIFACTS / "team-logs.png"))
-            # signed out: the private Space is gone again, its logs too
-            page.goto(team.base + "/")
-            page.get_by_role("button", name="Sign out").click()
-            expect(page.locator('.card[data-name="secret-plans"]')).to_have_count(0)
-        finally:
-            browser.close()
+    with browser_page() as page:
+        page.goto(team.base + "/")
+        expect(page.locator('.card[data-name="login-demo"]')).to_have_count(1)
+        expect(page.locator('.card[data-name="secret-plans"]')).to_have_count(0)
+        page.get_by_role("link", name="Sign in", exact=True).click()
+        sign_in(page)
+        expect(page.locator('.card[data-name="secret-plans"]')).to_have_count(1)
+        expect(page.locator("header.top")).to_contain_text("mia")
+        page.screenshot(path=str(ARTIFACTS / "team-gallery.png"))
+        page.locator('.card[data-name="secret-plans"]').click()
+        page.wait_for_url(re.compile(r"/space/secret-plans$"))
+        expect(page.locator("#state")).to_have_text("running", timeout=30_000)
+        pid = page.evaluate("fetch('/api/spaces/secret-plans').then(r => r.json())")["pid"]
+        assert pid
+        page.get_by_role("button", name="Restart").click()
+        expect(page.locator("#state")).to_have_text("running", timeout=30_000)
+        page.wait_for_function("() => true", timeout=100)  # let the click's request land
+        page.get_by_role("link", name="Logs").click()
+        page.wait_for_url(re.compile(r"/space/secret-plans/logs$"))
+        expect(page.locator("#log")).to_contain_text("listening on", timeout=15_000)
+        page.screenshot(path=str(ARTIFACTS / "team-logs.png"))
+        # signed out: the private Space is gone again, its logs too
+        page.goto(team.base + "/")
+        page.get_by_role("button", name="Sign out").click()
+        expect(page.locator('.card[data-name="secret-plans"]')).to_have_count(0)
 
 
 def test_gradio_login_button_signs_in_with_the_team_accounts(team: Team) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=FLAGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(f"http://login-demo.localhost:{team.port}/")
-            page.wait_for_url(re.compile(r"login-demo\.localhost"))
-            greeting = page.locator("#greeting")
-            expect(greeting).to_contain_text("Not signed in", timeout=60_000)
-            page.get_by_role("button", name=re.compile("Sign in")).click()
-            page.wait_for_url(re.compile(r"/signin\?next="), timeout=30_000)
-            sign_in(page)
-            page.wait_for_url(re.compile(r"login-demo\.localhost"), timeout=30_000)
-            expect(greeting).to_contain_text("Hello mia (mia)", timeout=30_000)
-            page.screenshot(path=str(ARTIFACTS / "team-gradio-oauth.png"))
-        finally:
-            browser.close()
+    with browser_page() as page:
+        page.goto(f"http://login-demo.localhost:{team.port}/")
+        page.wait_for_url(re.compile(r"login-demo\.localhost"))
+        greeting = page.locator("#greeting")
+        expect(greeting).to_contain_text("Not signed in", timeout=60_000)
+        page.get_by_role("button", name=re.compile("Sign in")).click()
+        page.wait_for_url(re.compile(r"/signin\?next="), timeout=30_000)
+        sign_in(page)
+        page.wait_for_url(re.compile(r"login-demo\.localhost"), timeout=30_000)
+        expect(greeting).to_contain_text("Hello mia (mia)", timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "team-gradio-oauth.png"))

@@ -214,7 +214,7 @@ def test_tampered_expired_and_revoked_credentials_are_anonymous(team) -> None:
 def test_wrong_passwords_slow_down_sign_in(team) -> None:
     server, _, _ = team
 
-    def attempt(password: str, client: str = "10.0.0.1") -> httpx.Response:
+    def attempt(password: str) -> httpx.Response:
         return httpx.post(
             f"{server.base}/signin",
             data={"name": "mia", "password": password},

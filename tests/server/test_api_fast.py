@@ -6,20 +6,16 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from fakes import FakeBackend
+from fakes import FakeBackend, fake_supervisor
 from starlette.testclient import TestClient
 
 from spacerunner.auth import TeamFiles
 from spacerunner.auth.gate import Gate
 from spacerunner.auth.identity import SERVER_ADMIN
 from spacerunner.auth.sessions import COOKIE
-from spacerunner.envs import EnvMode
-from spacerunner.launcher import Launcher, SpaceSettings
-from spacerunner.proxy.routes import Router
 from spacerunner.server.app import build_app
-from spacerunner.supervisor import Policy, Supervisor
+from spacerunner.supervisor import Supervisor
 from spacerunner.supervisor.secrets import SecretStore
-from spacerunner.supervisor.state import StateFile
 
 
 def make_supervisor(tmp_path: Path) -> tuple[Supervisor, FakeBackend]:
@@ -28,15 +24,8 @@ def make_supervisor(tmp_path: Path) -> tuple[Supervisor, FakeBackend]:
         (spaces / name).mkdir(parents=True)
         (spaces / name / "README.md").write_text("---\nsdk: gradio\napp_file: app.py\n---\n")
         (spaces / name / "app.py").write_text("")
-    backend = FakeBackend(tmp_path / "logs")
-    supervisor = Supervisor(
-        [spaces],
-        Launcher(SpaceSettings(env_mode=EnvMode.CURRENT, variables={"SHARED": "1"}), backend),
-        Router(),
-        state=StateFile(tmp_path / "state.json"),
-        public_port=8000,
-        policy=Policy(watch=False, health_interval=0),
-        secrets=SecretStore(tmp_path / "secrets"),
+    supervisor, backend = fake_supervisor(
+        spaces, tmp_path, variables={"SHARED": "1"}, secrets=SecretStore(tmp_path / "secrets")
     )
     supervisor.scan()
     return supervisor, backend

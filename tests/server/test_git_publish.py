@@ -146,6 +146,21 @@ def test_private_spaces_are_cloned_by_their_owners_only(team, tmp_path: Path) ->
     assert "not found" in member.stderr.lower() or "404" in member.stderr
     git("clone", "--quiet", remote(server, "demo", "olly", tokens["olly"]), str(tmp_path / "c"))
     assert (tmp_path / "c" / "server.py").exists()
-    # a plain folder is not a repository: said so
+    # git's dumb protocol (plain files of the repository) is not served
     dumb = httpx.get(f"{server.base}/demo.git/HEAD", auth=("olly", tokens["olly"]))
     assert dumb.status_code == 404
+
+
+def test_a_space_in_a_plain_folder_says_it_is_not_a_repository(team, tmp_path: Path) -> None:
+    server = team[0]
+    plain = server.supervisor.dirs[0] / "plain"
+    plain.mkdir()
+    (plain / "README.md").write_text("---\nsdk: gradio\napp_file: server.py\n---\n")
+    (plain / "server.py").write_text(HTTP_APP)
+    server.supervisor.scan()
+    cloned = git("clone", remote(server, "plain"), str(tmp_path / "p"), check=False)
+    assert cloned.returncode != 0
+    refs = httpx.get(f"{server.base}/plain.git/info/refs?service=git-upload-pack")
+    assert refs.status_code == 404
+    assert "plain folder, not a git repository" in refs.text
+    assert "git init" in refs.text
