@@ -9,18 +9,17 @@ every routing fact (see :meth:`spacerunner.proxy.routes.Route.apply`).
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from spacerunner.backends.base import Backend, Instance
 from spacerunner.backends.kind import BackendKind
-from spacerunner.backends.logs import AppLog
 from spacerunner.config.model import SpaceConfig
 from spacerunner.defaults import DEFAULTS
 from spacerunner.envs import EnvBuilder, Environment, EnvMode, environment_needed
-from spacerunner.envs.builder import Output
-from spacerunner.errors import EnvBuildError
+from spacerunner.envs.builder import BuildSlot, Output
+from spacerunner.errors import SpacerunnerError
 from spacerunner.launch.plan import LaunchPlan
 from spacerunner.launch.sdks import build_plan, space_options
 from spacerunner.limits import LimitSettings
@@ -78,9 +77,6 @@ class Launched:
     instance: Instance
 
 
-BuildStarted = Callable[[AppLog], None]
-
-
 class Launcher:
     def __init__(self, settings: SpaceSettings, backend: Backend) -> None:
         self.settings = settings
@@ -88,34 +84,16 @@ class Launcher:
         self.builder = settings.builder or EnvBuilder(cache_dir())
 
     async def environment(
-        self,
-        config: SpaceConfig,
-        on_build: BuildStarted | None = None,
-        echo: Output | None = None,
+        self, config: SpaceConfig, output: Output | None = None, slot: BuildSlot | None = None
     ) -> Environment | None:
-        """The Space's own environment, built (into ``<name>.build.log``) when missing;
-        ``None`` when spacerunner's interpreter runs it, or an image holds it."""
+        """The Space's own environment, built when missing (output to ``output``, inside
+        ``slot()``); ``None`` when spacerunner's interpreter runs it, or an image holds it."""
         if self.settings.container:
             return None
         spec = environment_needed(config, self.settings.env_mode)
         if spec is None:
             return None
-        log = self.backend.open_log(config.name, "build")
-        if on_build is not None:
-            on_build(log)
-
-        def output(data: bytes) -> None:
-            log.feed(data)
-            if echo is not None:
-                echo(data)
-
-        try:
-            return await self.builder.ensure(spec, output)
-        except EnvBuildError as exc:
-            log.note(str(exc))
-            raise
-        finally:
-            log.close()
+        return await self.builder.ensure(spec, output, slot)
 
     def plan(
         self, config: SpaceConfig, env: Environment | None, placement: Placement
@@ -148,17 +126,47 @@ class Launcher:
             return wanted
         return host_layers().effective(wanted)
 
-    async def launch(
+    async def prepare(
         self,
         config: SpaceConfig,
         placement: Placement,
-        *,
-        on_build: BuildStarted | None = None,
-        echo: Output | None = None,
-    ) -> Launched:
-        """Build or reuse the environment, make the plan and start it (not waiting for it to
-        be ready). Raises what each step raises: :class:`EnvBuildError`,
+        output: Output | None = None,
+        slot: BuildSlot | None = None,
+    ) -> LaunchPlan:
+        """Everything before a start: the environment and what the backend makes ahead (an
+        image), built when missing (output to ``output``, each build inside ``slot()``), and
+        the plan. Cheap when all is built. Raises :class:`EnvBuildError`,
         :class:`LaunchError`, :class:`BackendError` (and :class:`OSError` from the disk)."""
-        env = await self.environment(config, on_build, echo)
+        env = await self.environment(config, output, slot)
         plan = self.plan(config, env, placement)
-        return Launched(plan, await self.backend.start(plan))
+        await self.backend.prepare(plan, output or _discard, slot)
+        return plan
+
+    async def start(self, plan: LaunchPlan) -> Instance:
+        """Start a prepared plan (not waiting for it to be ready)."""
+        return await self.backend.start(plan)
+
+    async def launch(
+        self, config: SpaceConfig, placement: Placement, *, echo: Output | None = None
+    ) -> Launched:
+        """:meth:`prepare` (its output into ``<name>.build.log`` and ``echo``) then
+        :meth:`start`: one launch, as ``run`` makes it."""
+        log = self.backend.open_log(config.name, "build")
+
+        def output(data: bytes) -> None:
+            log.feed(data)
+            if echo is not None:
+                echo(data)
+
+        try:
+            plan = await self.prepare(config, placement, output)
+        except (SpacerunnerError, OSError) as exc:
+            log.note(str(exc))
+            raise
+        finally:
+            log.close()
+        return Launched(plan, await self.start(plan))
+
+
+def _discard(data: bytes) -> None:
+    """Output nobody reads."""

@@ -1,18 +1,21 @@
 """Fakes of the backend contract and of time, for testing the supervisor's state machine in
 milliseconds (as JupyterHub's mock spawners and httpx's mock transport do): a backend whose
-instances the test drives (ready, crash, exit while starting, health answers, slow stops), and
+instances the test drives (ready, crash, exit while starting, health answers, slow stops) and
+whose builds it holds or breaks, and
 a clock whose sleeps take no time but are recorded."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
 from spacerunner.backends.base import Backend, Instance, Status, Upstream
 from spacerunner.backends.logs import AppLog
 from spacerunner.envs import EnvMode
-from spacerunner.errors import AppExitedError, StartupTimeoutError
+from spacerunner.envs.builder import BuildSlot, Output
+from spacerunner.errors import AppExitedError, BackendError, StartupTimeoutError
 from spacerunner.launch.plan import LaunchPlan
 from spacerunner.launcher import Launcher, SpaceSettings
 from spacerunner.proxy.routes import Router
@@ -109,7 +112,36 @@ class FakeBackend(Backend):
         self.started: list[FakeInstance] = []
         self.fail_with: BaseException | None = None
         self.on_start: Callable[[FakeInstance], None] | None = None
+        self.needs_build: set[str] = set()
+        self.build_gate: asyncio.Event | None = None
+        self.build_error: str | None = None
+        self.builds: list[str] = []
+        self.building = 0
+        self.most_building = 0
         self._port = 40000
+
+    async def prepare(
+        self, plan: LaunchPlan, output: Output, slot: BuildSlot | None = None
+    ) -> None:
+        """Builds (in ``slot``) when the Space is in :attr:`needs_build`: waits for
+        :attr:`build_gate` when set, fails with :attr:`build_error` when set."""
+        if plan.name not in self.needs_build:
+            output(b"[fake] nothing to build\n")
+            return
+        async with slot() if slot is not None else contextlib.nullcontext():
+            self.building += 1
+            self.most_building = max(self.most_building, self.building)
+            self.builds.append(plan.name)
+            try:
+                output(b"[fake] building\n")
+                if self.build_gate is not None:
+                    await self.build_gate.wait()
+                if self.build_error is not None:
+                    output(b"[fake] the build broke\n")
+                    raise BackendError(f"{plan.name}: {self.build_error}")
+                self.needs_build.discard(plan.name)
+            finally:
+                self.building -= 1
 
     def next_port(self) -> int:
         self._port += 1
@@ -137,6 +169,7 @@ def fake_supervisor(
     *,
     variables: dict[str, str] | None = None,
     secrets: SecretStore | None = None,
+    policy: Policy | None = None,
 ) -> tuple[Supervisor, FakeBackend]:
     """A supervisor of the Space folders in ``spaces`` whose apps are fakes (nothing runs; no
     watching, no health checks); not scanned yet."""
@@ -147,7 +180,7 @@ def fake_supervisor(
         Router(),
         state=StateFile(tmp / "state.json"),
         public_port=8000,
-        policy=Policy(watch=False, health_interval=0),
+        policy=policy or Policy(watch=False, health_interval=0),
         secrets=secrets,
     )
     return supervisor, backend

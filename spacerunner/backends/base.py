@@ -18,6 +18,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from spacerunner.backends.logs import AppLog, open_log
+from spacerunner.envs.builder import BuildSlot, Output
 from spacerunner.launch.plan import LaunchPlan
 
 
@@ -246,6 +247,19 @@ class Backend(abc.ABC):
         self._live.add(instance)
         instance.when_ended(self._live.discard)
         return instance
+
+    async def prepare(  # noqa: B027 - optional: most backends have nothing to make
+        self, plan: LaunchPlan, output: Output, slot: BuildSlot | None = None
+    ) -> None:
+        """Make ahead what starting ``plan`` needs beyond its environment (an image), so a
+        start only starts; a build runs inside ``slot()`` with its output to ``output``.
+        Raises :class:`~spacerunner.errors.BackendError` when the build fails. The base
+        has nothing to make: a local process needs only its environment."""
+
+    def side_by_side(self, plan: LaunchPlan) -> bool:
+        """Whether ``plan`` can start while another instance of its Space runs (a new
+        revision started before the old one stops): not when both would take one port."""
+        return True
 
     @abc.abstractmethod
     async def start(self, plan: LaunchPlan) -> Instance:

@@ -28,6 +28,8 @@ from spacerunner.errors import EnvBuildError
 
 MARKER = ".spacerunner-env.json"
 Output = Callable[[bytes], None]
+BuildSlot = Callable[[], contextlib.AbstractAsyncContextManager[None]]
+"""A place in a queue of builds, held while one builds (see spacerunner.supervisor.builds)."""
 
 
 RUN_ENV = {"PYTHONDONTWRITEBYTECODE": ""}
@@ -114,8 +116,11 @@ class EnvBuilder:
     def complete(path: Path) -> bool:
         return (path / MARKER).is_file()
 
-    async def ensure(self, spec: EnvSpec, out: Output | None = None) -> Environment:
-        """The environment for ``spec``: from the cache, or built now (output sent to ``out``)."""
+    async def ensure(
+        self, spec: EnvSpec, out: Output | None = None, slot: BuildSlot | None = None
+    ) -> Environment:
+        """The environment for ``spec``: from the cache, or built now (output sent to ``out``).
+        A build runs inside ``slot()`` (a place in a queue of builds); a reuse takes none."""
         if not self.compat:
             spec = dataclasses.replace(spec, compat=False)
         emit = out or (lambda data: None)
@@ -135,7 +140,8 @@ class EnvBuilder:
                 try:
                     await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
                     if not self.complete(path):  # another process may have built it meanwhile
-                        await self._build(spec, choice.interpreter, key, path, emit)
+                        async with slot() if slot is not None else contextlib.nullcontext():
+                            await self._build(spec, choice.interpreter, key, path, emit)
                         self.builds += 1
                         seconds = time.monotonic() - started
                         return Environment(

@@ -28,7 +28,7 @@ from spacerunner.proxy.headers import (
     simple_response,
 )
 from spacerunner.proxy.pages import error_page
-from spacerunner.proxy.routes import Route
+from spacerunner.proxy.routes import Route, UpstreamKey
 from spacerunner.proxy.upstream import BodyMode, UpstreamConnection
 
 if TYPE_CHECKING:
@@ -53,6 +53,7 @@ class Request:
         "drop",
         "head_size",
         "headers",
+        "held",
         "host",
         "ims",
         "inm",
@@ -88,6 +89,8 @@ class Request:
         self.sending_to: asyncio.Transport | None = None
         self.tunnel_bytes: list[bytes] = []
         self.route: Route | None = None
+        self.held: UpstreamKey | None = None
+        """The app (by its key) the request was forwarded to, while it is answered."""
         self.by_host = False
         self.head_size = 0
         """Bytes of the request line and headers, as parsed (for the head limit)."""
@@ -462,6 +465,7 @@ class ClientConnection(asyncio.Protocol):
         if isinstance(endpoint, StaticSite):
             self._task = asyncio.ensure_future(self._serve_static(req, route, endpoint))
             return
+        self._hold(req, route, endpoint)
         conn = None if req.upgrade is not None else self.server.pool.take(endpoint.key)
         if conn is not None:
             self._attach(req, conn)
@@ -607,6 +611,7 @@ class ClientConnection(asyncio.Protocol):
         )
         if retry and req.route is not None and isinstance(req.route.endpoint, Upstream):
             req.sending_to = None
+            self._hold(req, req.route, req.route.endpoint)
             self._task = asyncio.ensure_future(self._connect(req, req.route.endpoint))
             return
         name = req.route.name if req.route is not None else ""
@@ -779,12 +784,22 @@ class ClientConnection(asyncio.Protocol):
         elif self._broken is not None:
             self._answer_broken()
 
+    @staticmethod
+    def _hold(req: Request, route: Route, upstream: Upstream) -> None:
+        """Count the request against the app it goes to (moved when it is sent again)."""
+        if req.held is not None:
+            route.release(req.held)
+        req.held = route.hold(upstream)
+
     def _uncount(self, req: Request, now: float) -> None:
         """The request no longer keeps its Space awake (once per request, however it ended)."""
         if req.counted and req.route is not None:
             req.counted = False
             req.route.active_requests -= 1
             req.route.last_active = now
+            if req.held is not None:
+                req.route.release(req.held)
+                req.held = None
 
     def _close(self) -> None:
         self.flush()

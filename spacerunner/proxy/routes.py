@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from spacerunner.backends.base import Endpoint
+from spacerunner.backends.base import Endpoint, Upstream
 from spacerunner.config.model import SpaceConfig
 from spacerunner.launch.plan import LaunchPlan, StaticPlan
 
 Waker = Callable[[], Awaitable[Endpoint]]
+UpstreamKey = tuple[str, int, str | None, str | None]
 
 
 @dataclass(eq=False)
@@ -49,6 +51,24 @@ class Route:
     def __post_init__(self) -> None:
         self.response_header_names = frozenset(n.lower() for n, _ in self.response_headers)
         self._wake_task: asyncio.Task[Endpoint] | None = None
+        self._users: Counter[UpstreamKey] = Counter()
+
+    def hold(self, upstream: Upstream) -> UpstreamKey:
+        """A request (or WebSocket) is forwarded to ``upstream``; :meth:`release` the key
+        it returns when it ends."""
+        key = upstream.key
+        self._users[key] += 1
+        return key
+
+    def release(self, key: UpstreamKey) -> None:
+        self._users[key] -= 1
+        if self._users[key] <= 0:
+            del self._users[key]
+
+    def users(self, endpoint: Endpoint) -> int:
+        """Requests and WebSockets being answered by ``endpoint`` now: what an app that has
+        been replaced finishes before it stops."""
+        return self._users.get(endpoint.key, 0) if isinstance(endpoint, Upstream) else 0
 
     def apply(self, plan: LaunchPlan, config: SpaceConfig) -> None:
         """Take the routing facts of a (new) launch of this route's Space: how paths reach the

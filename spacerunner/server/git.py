@@ -118,11 +118,15 @@ def git_routes(supervisor: Supervisor, gate: Gate, *, allow_create: bool) -> lis
         except SpacerunnerError as exc:
             return _text(str(exc), 500)
         pushed = service is GitService.PUSH and request.method == "POST"
+
+        async def published() -> None:  # on the event loop, once git has answered
+            supervisor.revision_changed(repo)
+
         return StreamingResponse(
             answer.body,
             status_code=answer.status,
             headers=dict(answer.headers),
-            background=BackgroundTask(supervisor.revision_changed, repo) if pushed else None,
+            background=BackgroundTask(published) if pushed else None,
         )
 
     return [Route("/{name}.git/{rest:path}", git, methods=["GET", "POST"])]

@@ -13,6 +13,7 @@ from pathlib import Path
 from spacerunner.config.model import OAuth
 from spacerunner.launcher import Launcher
 from spacerunner.proxy.routes import Router
+from spacerunner.supervisor.builds import BuildQueue
 from spacerunner.supervisor.policy import Policy
 from spacerunner.supervisor.secrets import SecretStore
 from spacerunner.supervisor.state import StateFile
@@ -49,6 +50,8 @@ class SpaceContext:
     data_root: Path | None = None
     """Where persistent storage of Spaces lives (one folder per Space)."""
     clock: Clock = field(default_factory=Clock)
+    builds: BuildQueue = field(default_factory=BuildQueue)
+    """The server's queue of builds, shared by its Spaces."""
     oauth: OAuthVariables | None = None
     """The variables of a Space with ``hf_oauth: true`` (its client of the server's OpenID
     provider); None: such Spaces get none, as outside Spaces."""

@@ -20,6 +20,12 @@ class Policy:
     health_failures: int = 3
     """Consecutive failed health checks after which the Space is restarted."""
     stop_grace: float = 10.0
+    drain_timeout: float = 10 * 60.0
+    """Seconds a replaced revision's app keeps answering the requests and WebSockets it had
+    when the new one took over, before it is stopped regardless."""
+    max_builds: int | None = None
+    """Builds at once (environments, images); None: what the machine takes (one per two
+    cores and 4 GiB)."""
     watch: bool = True
     """Follow the Space folders for added, changed and removed Spaces."""
     watch_debounce_ms: int = 400

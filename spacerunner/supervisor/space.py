@@ -7,6 +7,12 @@
                                  error <--too many crashes--'
     any --admin stop--> stopped --admin start--> starting
 
+What a start needs is built ahead: when the Space is registered and when its files change
+(``building`` while nothing runs). A running Space whose files change keeps serving while the new
+revision builds and starts beside it (its :class:`BuildStatus`); the new one then takes new
+requests and the old one stops once the requests and WebSockets it had have ended. A failed
+build or start of a new revision leaves the old one serving.
+
 The backend only starts, watches and stops processes; every decision above is made here.
 """
 
@@ -15,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
+from collections.abc import AsyncIterator
 from enum import StrEnum
 from pathlib import Path
 
@@ -28,11 +35,17 @@ from spacerunner.errors import (
     SpacerunnerError,
     StartupTimeoutError,
 )
+from spacerunner.launch.plan import LaunchPlan
 from spacerunner.launcher import Placement
 from spacerunner.proxy.routes import Route
+from spacerunner.supervisor.builds import BuildState, BuildStatus
 from spacerunner.supervisor.context import SpaceContext
+from spacerunner.supervisor.revision import fingerprint, git_revision
 from spacerunner.supervisor.state import process_identity
 from spacerunner.urls import space_host, space_mount
+
+DRAIN_POLL = 0.1
+"""Seconds between looks at whether a replaced app still answers anything."""
 
 
 class SpaceState(StrEnum):
@@ -50,6 +63,10 @@ class SpaceUnavailable(SpacerunnerError):
     """The Space cannot serve requests now; the message says why."""
 
 
+def first_line(error: BaseException) -> str:
+    return str(error).split("\n", 1)[0]
+
+
 class ManagedSpace:
     def __init__(
         self, name: str, path: Path, context: SpaceContext, problem: str | None = None
@@ -58,12 +75,19 @@ class ManagedSpace:
         self.path = path
         self.ctx = context
         self.config: SpaceConfig | None = None
+        """The configuration of the revision that runs (or runs next)."""
         self.name_problem = problem
         self.state = SpaceState.SLEEPING
         self.reason: str | None = None
         self.instance: Instance | None = None
         self.log: AppLog | None = None
-        """The log of the latest build or run (kept after the app ends)."""
+        """The log of the latest run (kept after the app ends)."""
+        self.build_log: AppLog | None = None
+        """The log of the latest build (kept after it ends)."""
+        self.build: BuildStatus | None = None
+        """The latest build, or update of the running revision."""
+        self.revision: str | None = None
+        """The git commit the running app was started from (when the Space is a work tree)."""
         self.crashes: deque[float] = deque()
         self.restarts = 0
         self.started_at: float | None = None
@@ -71,29 +95,41 @@ class ManagedSpace:
         self.last_exit: str | None = None
         self.route = Route(name, prefix=space_mount(name), host=space_host(name))
         self._lock = asyncio.Lock()
+        self._build_lock = asyncio.Lock()
         self._start_task: asyncio.Task[Endpoint] | None = None
         self._restart_task: asyncio.Task[None] | None = None
+        self._prebuild_task: asyncio.Task[None] | None = None
+        self._update_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._retiring: set[Instance] = set()
+        """Replaced apps finishing what they were answering."""
         self._exit_reason: str | None = None
         self._expected_exit = False
+        self._files: str | None = None
+        """The fingerprint of the files the running app was started from."""
+        self._early_output: list[bytes] = []
+        self._next_revision: str | None = None
+        """The git commit being built or started."""
         context.router.add(self.route)
         self.reload()
 
     # --- configuration ---
 
+    def _read(self) -> tuple[SpaceConfig | None, str | None]:
+        """The configuration in the README now, or why there is none."""
+        try:
+            return load_space(self.path), self.name_problem
+        except ConfigError as exc:
+            return None, str(exc)
+        except Exception as exc:  # whatever a hostile folder does, it is this Space's error
+            return None, f"{README} could not be read: {type(exc).__name__}: {exc}"[:500]
+
     def reload(self) -> bool:
         """Read the README again; returns whether the configuration changed."""
         before = self.config
-        try:
-            self.config = load_space(self.path)
-            problem = self.name_problem
-        except ConfigError as exc:
-            self.config = None
-            problem = str(exc)
-        except Exception as exc:  # whatever a hostile folder does, it is this Space's error
-            self.config = None
-            problem = f"{README} could not be read: {type(exc).__name__}: {exc}"[:500]
+        self.config, problem = self._read()
         if problem is not None:
+            self.config = None
             self._set(SpaceState.ERROR, problem)
         elif self.state is SpaceState.ERROR and self.instance is None:
             self._set(SpaceState.SLEEPING, None)  # fixed files clear an error
@@ -135,6 +171,94 @@ class ManagedSpace:
                     f"{self.title} is starting; this page reloads until it is ready."
                 )
 
+    # --- building ---
+
+    def _building(self, state: BuildState, error: str | None = None) -> None:
+        now = self.ctx.clock.time()
+        build = self.build
+        fresh = state is BuildState.QUEUED or build is None or build.state is BuildState.DONE
+        self.build = BuildStatus(
+            state=state,
+            revision=self._next_revision,
+            since=now,
+            started_at=now if fresh or build is None else build.started_at,
+            error=error,
+        )
+        self.ctx.changed()
+
+    @contextlib.asynccontextmanager
+    async def _place(self) -> AsyncIterator[None]:
+        """A build's place in the server's queue: it shows as this Space's build, with its log
+        from the moment its turn comes (notes written before it go first)."""
+        self._building(BuildState.QUEUED)
+
+        def turn() -> None:
+            log = self.build_log = self.ctx.launcher.backend.open_log(self.name, "build")
+            for data in self._early_output:
+                log.feed(data)
+            self._early_output.clear()
+            self._building(BuildState.BUILDING)
+            if self.instance is None and self.state in (SpaceState.SLEEPING, SpaceState.STARTING):
+                self._set(SpaceState.BUILDING, None)
+
+        async with self.ctx.builds.place(turn):
+            yield
+
+    def _output(self, data: bytes) -> None:
+        log = self.build_log
+        if log is not None and not log.closed:
+            log.feed(data)
+        else:
+            self._early_output.append(data)
+
+    async def _prepare(self, config: SpaceConfig) -> LaunchPlan:
+        """The plan of a start of ``config``, building first what is missing (in the queue,
+        shown as this Space's build). One at a time per Space."""
+        async with self._build_lock:
+            self._next_revision = await asyncio.to_thread(git_revision, self.path)
+            self._early_output.clear()
+            try:
+                plan = await self.ctx.launcher.prepare(
+                    config, self._placement(config), self._output, self._place
+                )
+            except (SpacerunnerError, OSError) as exc:
+                if self.build_log is not None and not self.build_log.closed:
+                    self.build_log.note(str(exc))
+                self._building(BuildState.FAILED, first_line(exc))
+                raise
+            finally:
+                self._early_output.clear()
+                if self.build_log is not None:
+                    self.build_log.close()
+            if self.build is not None and self.build.state is BuildState.BUILDING:
+                self._building(BuildState.DONE)
+            return plan
+
+    def prebuild(self) -> None:
+        """Build what the next start needs now (the Space was registered or changed), so the
+        first visit only waits for the app."""
+        if self.config is None or self.instance is not None:
+            return
+        if self.state not in (SpaceState.SLEEPING, SpaceState.BUILDING):
+            return
+        if self._prebuild_task is not None and not self._prebuild_task.done():
+            self._prebuild_task.cancel()  # the files changed under it: build the new ones
+        self._prebuild_task = asyncio.create_task(self._prebuild(), name=f"build:{self.name}")
+
+    async def _prebuild(self) -> None:
+        config = self.config
+        assert config is not None
+        try:
+            await self._prepare(config)
+        except (SpacerunnerError, OSError) as exc:
+            if self.instance is None and self.config is config:
+                self._fail(first_line(exc))
+            return
+        starting = self._start_task is not None and not self._start_task.done()
+        if self.state is SpaceState.BUILDING and not starting:
+            self._set(SpaceState.SLEEPING, None)
+            self.ctx.changed()
+
     # --- starting ---
 
     async def wake(self) -> Endpoint:
@@ -157,12 +281,11 @@ class ManagedSpace:
             self._start_task = asyncio.create_task(self._start(), name=f"start:{self.name}")
         return await asyncio.shield(self._start_task)
 
-    def _placement(self) -> Placement:
+    def _placement(self, config: SpaceConfig) -> Placement:
         root, ctx = self.ctx.data_root, self.ctx
         variables = dict(ctx.secrets.get(self.name)) if ctx.secrets is not None else {}
         host_ports: tuple[int, ...] = ()
-        config = self.config
-        if config is not None and config.oauth.enabled and ctx.oauth is not None:
+        if config.oauth.enabled and ctx.oauth is not None:
             # Its sign-in goes through the server's OpenID provider, reached at the server's
             # own port of the app's loopback.
             variables.update(ctx.oauth(self.name, config.oauth))
@@ -175,15 +298,16 @@ class ManagedSpace:
             host_ports=host_ports,
         )
 
-    def _building(self, log: AppLog) -> None:
-        self.log = log
-        self._set(SpaceState.BUILDING, None)
-        self.ctx.changed()
-
     async def _start(self) -> Endpoint:
+        prebuild = self._prebuild_task
+        if prebuild is not None and not prebuild.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(prebuild)  # its build is this start's build
         async with self._lock:
             if self.state is SpaceState.RUNNING and self.route.endpoint is not None:
                 return self.route.endpoint
+            if self.state is SpaceState.ERROR:
+                raise SpaceUnavailable(self.route.down_reason)
             config = self.config
             assert config is not None
             clock, grace = self.ctx.clock, self.ctx.policy.stop_grace
@@ -192,18 +316,19 @@ class ManagedSpace:
             self._expected_exit = False
             self._exit_reason = None
             try:
-                launched = await self.ctx.launcher.launch(
-                    config, self._placement(), on_build=self._building
-                )
+                files = await asyncio.to_thread(fingerprint, self.path)
+                plan = await self._prepare(config)
+                self._set(SpaceState.STARTING, None)
+                instance = await self.ctx.launcher.start(plan)
             except (SpacerunnerError, OSError) as exc:
-                self._fail(str(exc).split("\n", 1)[0])
+                self._fail(first_line(exc))
                 raise SpaceUnavailable(self.route.down_reason) from exc
-            instance = launched.instance
-            self.route.apply(launched.plan, config)
+            self.route.apply(plan, config)
             self.instance = instance
             self.log = instance.log
+            self._files, self.revision = files, self._next_revision
             self._set(SpaceState.STARTING, None)
-            self._remember_pid(instance)
+            self._remember_pids()
             self.ctx.changed()
             try:
                 await instance.wait_ready(config.startup_duration_timeout)
@@ -211,23 +336,27 @@ class ManagedSpace:
                 self._expected_exit = True
                 await instance.stop(grace)
                 self.instance = None
-                self._forget_pid()
-                self._fail(str(exc).split("\n", 1)[0])
+                self._remember_pids()
+                self._fail(first_line(exc))
                 raise SpaceUnavailable(self.route.down_reason) from exc
             except asyncio.CancelledError:
                 self._expected_exit = True
                 await asyncio.shield(instance.stop(grace))
                 self.instance = None
-                self._forget_pid()
+                self._remember_pids()
                 raise
-            self.ready_at = clock.time()
-            self.route.last_active = clock.monotonic()
-            self._set(SpaceState.RUNNING, None)
-            self.ctx.changed()
-            self._spawn(self._watch(instance))
-            if self.ctx.policy.health_interval > 0:
-                self._spawn(self._health(instance))
+            self._running(instance)
             return instance.endpoint
+
+    def _running(self, instance: Instance) -> None:
+        """``instance`` is ready: it serves, and is watched from now on."""
+        self.ready_at = self.ctx.clock.time()
+        self.route.last_active = self.ctx.clock.monotonic()
+        self._set(SpaceState.RUNNING, None)
+        self.ctx.changed()
+        self._spawn(self._watch(instance))
+        if self.ctx.policy.health_interval > 0:
+            self._spawn(self._health(instance))
 
     def _fail(self, reason: str) -> None:
         self.last_exit = reason
@@ -239,18 +368,125 @@ class ManagedSpace:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _remember_pid(self, instance: Instance) -> None:
-        pid = instance.status().pid
-        if pid is not None:
-            identity = process_identity(pid)
-            self.ctx.state.record(self.name).pids = [identity] if identity else []
+    def _remember_pids(self) -> None:
+        """Record the app processes running now (the current one and replaced ones still
+        finishing), for a next server to end if this one dies."""
+        pids = []
+        for instance in (self.instance, *self._retiring):
+            pid = instance.status().pid if instance is not None else None
+            identity = process_identity(pid) if pid is not None else None
+            if identity is not None:
+                pids.append(identity)
+        record = self.ctx.state.record(self.name)
+        if record.pids != pids:
+            record.pids = pids
             self.ctx.state.save()
 
-    def _forget_pid(self) -> None:
-        record = self.ctx.state.record(self.name)
-        if record.pids:
-            record.pids = []
-            self.ctx.state.save()
+    # --- new revisions ---
+
+    def update(self, why: str) -> None:
+        """The Space's files changed (``why``: an edit, a push): a running Space builds and
+        starts the new revision beside the one serving and switches when it is ready; one that
+        does not run builds it for its next start. A newer change supersedes one under way."""
+        if self._update_task is not None and not self._update_task.done():
+            self._update_task.cancel()
+        self._update_task = asyncio.create_task(self._update(why), name=f"update:{self.name}")
+
+    async def wait_updated(self) -> None:
+        """Return once the update under way (if any) has ended, however it ended."""
+        task = self._update_task
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.shield(task)
+
+    async def _update(self, why: str) -> None:
+        starting = self._start_task
+        if starting is not None and not starting.done():
+            with contextlib.suppress(asyncio.CancelledError, SpacerunnerError):
+                await asyncio.shield(starting)  # then it is the revision to replace, or not
+        old = self.instance
+        if old is None or self.state is not SpaceState.RUNNING:
+            self.reload()
+            self.prebuild()
+            self.ctx.changed()
+            return
+        config, problem = self._read()
+        files = await asyncio.to_thread(fingerprint, self.path)
+        if config is not None and config == self.config and files == self._files:
+            return  # the same revision noticed twice (a push and the folder's watcher)
+        if config is None or problem is not None:
+            self._next_revision = await asyncio.to_thread(git_revision, self.path)
+            reason = problem or "no configuration"
+            old.log.note(f"{why}, but the new revision cannot run: {reason}; this one serves on")
+            self._building(BuildState.FAILED, reason)
+            return
+        old.log.note(f"{why}: building the new revision while this one serves")
+        try:
+            plan = await self._prepare(config)
+            if not self.ctx.launcher.backend.side_by_side(plan):
+                old.log.note("the new revision cannot start beside this one; restarting")
+                self.config = config
+                await self.restart()
+                return
+            new = await self._start_new(config, plan)
+        except (SpacerunnerError, OSError) as exc:
+            reason = first_line(exc)
+            old.log.note(f"the new revision failed: {reason}; this one serves on")
+            self._building(BuildState.FAILED, reason)
+            return
+        self._switch(config, new, files)
+
+    async def _start_new(self, config: SpaceConfig, plan: LaunchPlan) -> Instance:
+        """Start ``plan`` beside the app that serves and wait until it is ready (stopped
+        again when it is not, or when the update is called off)."""
+        self._building(BuildState.STARTING)
+        new = await self.ctx.launcher.start(plan)
+        self._retiring.add(new)  # until it takes over: a stray to end if the server dies
+        self._remember_pids()
+        grace = self.ctx.policy.stop_grace
+        try:
+            await new.wait_ready(config.startup_duration_timeout)
+        except BaseException:
+            await asyncio.shield(new.stop(grace))
+            raise
+        finally:
+            self._retiring.discard(new)
+        self.route.apply(plan, config)
+        return new
+
+    def _switch(self, config: SpaceConfig, new: Instance, files: str) -> None:
+        """``new`` takes new requests and connections; the app it replaces finishes its own."""
+        old = self.instance
+        for task in (self._restart_task, self._start_task):
+            if task is not None and not task.done():
+                task.cancel()  # the old app crashed meanwhile: the new one is its restart
+        self.config = config
+        self.instance, self.log = new, new.log
+        self._files, self.revision = files, self._next_revision
+        self.started_at = new.created_at
+        self._running(new)
+        if old is not None and not old.ended:
+            old.log.note("the new revision serves; finishing what this one answers, then stop")
+            self._retiring.add(old)
+            self._spawn(self._retire(old))
+        self._remember_pids()
+        self._building(BuildState.DONE)
+
+    async def _retire(self, old: Instance) -> None:
+        clock, policy = self.ctx.clock, self.ctx.policy
+        deadline = clock.monotonic() + policy.drain_timeout
+        try:
+            while self.route.users(old.endpoint) > 0 and not old.ended:
+                if clock.monotonic() >= deadline:
+                    old.log.note(
+                        f"still answering after {policy.drain_timeout:g}s; stopping it anyway"
+                    )
+                    break
+                await clock.sleep(DRAIN_POLL)
+            await old.stop(policy.stop_grace)
+        finally:
+            self._retiring.discard(old)
+            self._remember_pids()
 
     # --- watching ---
 
@@ -259,7 +495,7 @@ class ManagedSpace:
         if self.instance is not instance or self._expected_exit:
             return
         self.instance = None
-        self._forget_pid()
+        self._remember_pids()
         reason = self._exit_reason or status.reason or "ended"
         self.last_exit = reason
         policy = self.ctx.policy
@@ -305,20 +541,24 @@ class ManagedSpace:
     async def stop(self, *, sleep: bool = False, remember: bool = True) -> None:
         """Stop the app: asleep (wakes on the next request) or stopped (until an admin starts
         it). ``remember`` records that choice for the next server (a shutdown does not)."""
-        for task in (self._start_task, self._restart_task):
-            if task is not None and not task.done():
+        current = asyncio.current_task()
+        for task in (self._update_task, self._prebuild_task, self._start_task, self._restart_task):
+            if task is not None and not task.done() and task is not current:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, SpacerunnerError):
                     await task
         self._restart_task = None
         async with self._lock:
             instance = self.instance
-            if instance is not None:
+            grace = self.ctx.policy.stop_grace
+            if instance is not None or self._retiring:
                 self._expected_exit = True
                 self._set(SpaceState.STOPPING, None)
-                await instance.stop(self.ctx.policy.stop_grace)
+                await asyncio.gather(
+                    *(i.stop(grace) for i in (*filter(None, [instance]), *self._retiring))
+                )
                 self.instance = None
-                self._forget_pid()
+                self._remember_pids()
             if self.state is SpaceState.ERROR and self.config is None:
                 return
             if sleep:

@@ -14,9 +14,11 @@ from spacerunner.backends.base import Backend
 from spacerunner.config.header import README
 from spacerunner.launcher import Launcher
 from spacerunner.proxy.routes import Router
+from spacerunner.supervisor.builds import BuildQueue
 from spacerunner.supervisor.context import Clock, OAuthVariables, SpaceContext
 from spacerunner.supervisor.discovery import discover
 from spacerunner.supervisor.policy import Policy
+from spacerunner.supervisor.revision import ignored
 from spacerunner.supervisor.secrets import SecretStore
 from spacerunner.supervisor.space import ManagedSpace, SpaceState
 from spacerunner.supervisor.state import StateFile
@@ -24,7 +26,6 @@ from spacerunner.supervisor.state import StateFile
 logger = logging.getLogger("spacerunner.supervisor")
 
 _RESTART_FILES = {"requirements.txt", "pre-requirements.txt", "packages.txt", "Dockerfile"}
-_IGNORED_DIRS = {"__pycache__", ".git", "flagged", ".gradio", ".streamlit-cache", "node_modules"}
 
 
 class Supervisor:
@@ -57,6 +58,7 @@ class Supervisor:
             data_root=data_root,
             secrets=secrets,
             clock=clock or Clock(),
+            builds=BuildQueue(self.policy.max_builds),
             oauth=oauth,
         )
         self.spaces: dict[str, ManagedSpace] = {}
@@ -80,7 +82,7 @@ class Supervisor:
             logger.warning(
                 "ended %d app processes a previous server left running: %s", len(ended), ended
             )
-        self.scan()
+        self.refresh()
         self._tasks.append(asyncio.create_task(self._idle_loop(), name="idle"))
         if self.policy.watch:
             self._tasks.append(asyncio.create_task(self._watch_loop(), name="watch"))
@@ -117,7 +119,8 @@ class Supervisor:
     # --- the Spaces ---
 
     def scan(self) -> tuple[list[str], list[str]]:
-        """Register Spaces that appeared; returns (added, gone) names. Gone ones are stopped."""
+        """Register Spaces that appeared; returns (added, gone) names. Gone ones are stopped.
+        (:meth:`refresh` also builds ahead what new ones need.)"""
         found = {f.name: f for f in discover(self.dirs)}
         added = []
         for name, item in found.items():
@@ -138,47 +141,48 @@ class Supervisor:
             self.changed()
         return added, gone
 
+    def refresh(self) -> list[str]:
+        """:meth:`scan`, then build in the background what each new Space's first start
+        needs (through the queue of builds); returns the added names."""
+        added, _ = self.scan()
+        for name in added:
+            self.spaces[name].prebuild()
+        return added
+
     def space_for(self, path: Path) -> ManagedSpace | None:
         for space in self.spaces.values():
             if path == space.path or path.is_relative_to(space.path):
                 return space
         return None
 
-    async def files_changed(self, paths: set[Path]) -> None:
-        """React to changed files: new and removed Spaces, edited headers, edited apps."""
-        self.scan()
-        touched: dict[str, tuple[ManagedSpace, bool]] = {}
+    def files_changed(self, paths: set[Path]) -> list[ManagedSpace]:
+        """React to changed files: new and removed Spaces, and a new revision of each Space
+        whose header, code or requirements changed (see :meth:`ManagedSpace.update`); returns
+        those."""
+        added = self.refresh()
+        touched: dict[str, ManagedSpace] = {}
         for path in paths:
             space = self.space_for(path)
-            if space is None:
+            if space is None or space.name in added:
                 continue
             rel = path.relative_to(space.path)
-            if any(part in _IGNORED_DIRS or part.startswith(".") for part in rel.parts[:-1]):
+            if ignored(rel):
                 continue
-            header = rel.parts == (README,)
-            code = rel.suffix == ".py" or rel.name in _RESTART_FILES
-            if header or code:
-                previous = touched.get(space.name, (space, False))
-                touched[space.name] = (space, previous[1] or header)
-        for space, header in touched.values():
-            config_changed = space.reload() if header else False
-            if space.instance is not None and (config_changed or not header):
-                space.instance.log.note("files changed; restarting")
-                await space.restart()
-            self.changed()
+            if rel.parts == (README,) or rel.suffix == ".py" or rel.name in _RESTART_FILES:
+                touched[space.name] = space
+        for space in touched.values():
+            space.update("files changed")
+        return list(touched.values())
 
-    async def revision_changed(self, path: Path) -> None:
+    def revision_changed(self, path: Path) -> ManagedSpace | None:
         """A new revision of the Space at ``path`` was published (a git push): register it
-        when new, read its header again, and restart it when it runs."""
-        self.scan()
+        when new, else build and start it beside the running one (see
+        :meth:`ManagedSpace.update`); returns the Space."""
+        added = self.refresh()
         space = self.space_for(path)
-        if space is None:
-            return
-        space.reload()
-        if space.instance is not None and space.config is not None:
-            space.instance.log.note("a new revision was pushed; restarting")
-            await space.restart()
-        self.changed()
+        if space is not None and space.name not in added:
+            space.update("a new revision was pushed")
+        return space
 
     async def _watch_loop(self) -> None:
         async for changes in watchfiles.awatch(
@@ -189,7 +193,7 @@ class Supervisor:
             recursive=True,
         ):
             try:
-                await self.files_changed({Path(p) for _, p in changes})
+                self.files_changed({Path(p) for _, p in changes})
             except Exception:  # keep watching whatever one change did
                 logger.exception("while following file changes")
 

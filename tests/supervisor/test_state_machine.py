@@ -4,6 +4,7 @@ sleeping, each test a few milliseconds. The real-process layer is tests/server/.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -48,12 +49,14 @@ class Harness:
     def _changed(self) -> None:
         self.changes += 1
 
-    async def until(self, check: Callable[[], bool], steps: int = 200) -> None:
-        """Let the loop run until ``check()`` holds (a bounded number of turns)."""
-        for _ in range(steps):
+    async def until(self, check: Callable[[], bool], seconds: float = 5.0) -> None:
+        """Let the loop run until ``check()`` holds (bounded: the supervisor's few blocking
+        looks at the Space's files run in threads, which take real time)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
             if check():
                 return
-            await asyncio.sleep(0)
+            await asyncio.sleep(0.0005)
         raise AssertionError(f"not reached; state {self.space.state}: {self.space.reason}")
 
     async def crash_and_settle(self, instance: FakeInstance) -> None:
@@ -167,7 +170,7 @@ def test_health_failures_must_come_in_a_row(tmp_path: Path) -> None:
         h.backend.on_start = scripted
         await h.space.wake()
         app = h.backend.latest
-        await h.until(lambda: len(h.backend.started) == 2, steps=2000)
+        await h.until(lambda: len(h.backend.started) == 2)
         assert app.checks == 6  # two failures, a success, then three failures
         assert app.stops == 1
         assert "stopped answering health checks (3 in a row)" in (h.space.last_exit or "")

@@ -32,6 +32,7 @@ from spacerunner.backends.docker.engine import (
 from spacerunner.backends.logs import AppLog
 from spacerunner.backends.probe import wait_until_ready
 from spacerunner.backends.static import StaticInstance
+from spacerunner.envs.builder import BuildSlot, Output
 from spacerunner.errors import BackendError
 from spacerunner.launch.plan import ContainerPlan, LaunchPlan, StaticPlan
 from spacerunner.launch.ports import free_port, is_free
@@ -168,6 +169,7 @@ class DockerBackend(Backend):
         self.owner = owner
         self.client = connect(base_url)
         self.facts: EngineFacts = inspect_engine(self.client, network, base_url)
+        self._build_locks: dict[str, asyncio.Lock] = {}
         self.sweep()
 
     def sweep(self) -> None:
@@ -202,17 +204,37 @@ class DockerBackend(Backend):
             )
         return self._track(instance)
 
-    async def _run(self, plan: ContainerPlan, log: AppLog) -> DockerInstance:
+    async def prepare(
+        self, plan: LaunchPlan, output: Output, slot: BuildSlot | None = None
+    ) -> None:
+        if not isinstance(plan, ContainerPlan):
+            return
+        tag = await asyncio.to_thread(images.image_tag, plan)
+        lock = self._build_locks.setdefault(tag, asyncio.Lock())
+        async with lock:
+            if await asyncio.to_thread(images.built, self.client, tag):
+                return
+            async with slot() if slot is not None else contextlib.nullcontext():
+                await self._image(plan, output)
+
+    def side_by_side(self, plan: LaunchPlan) -> bool:
+        return not isinstance(plan, ContainerPlan) or self.facts.network != "host"
+
+    async def _image(self, plan: ContainerPlan, output: Output) -> str:
+        """The image of ``plan``, built when missing (its output to ``output``)."""
         loop = asyncio.get_running_loop()
 
         def emit(data: bytes) -> None:
-            loop.call_soon_threadsafe(log.feed, data)
+            loop.call_soon_threadsafe(output, data)
 
-        facts = self.facts
-        build_network = "host" if facts.network != "bridge" else None
-        tag = await asyncio.to_thread(
+        build_network = "host" if self.facts.network != "bridge" else None
+        return await asyncio.to_thread(
             images.build, self.client, plan, emit, network_mode=build_network
         )
+
+    async def _run(self, plan: ContainerPlan, log: AppLog) -> DockerInstance:
+        facts = self.facts
+        tag = await self._image(plan, log.feed)
         kwargs = await asyncio.to_thread(self._run_arguments, plan, tag)
         host_port = plan.port
         if facts.network == "bridge":

@@ -65,6 +65,17 @@ def _context_tar(plan: ContainerPlan) -> io.BytesIO:
     return buffer
 
 
+def built(client: docker.DockerClient, tag: str) -> bool:
+    """Whether the engine has the image ``tag`` (blocking)."""
+    import docker
+
+    try:
+        client.images.get(tag)
+    except docker.errors.ImageNotFound:
+        return False
+    return True
+
+
 def build(
     client: docker.DockerClient,
     plan: ContainerPlan,
@@ -77,8 +88,7 @@ def build(
     import docker
 
     tag = image_tag(plan)
-    with contextlib.suppress(docker.errors.ImageNotFound):
-        client.images.get(tag)
+    if built(client, tag):
         emit(f"[spacerunner] image {tag} is up to date; not rebuilt\n".encode())
         return tag
     where = f"{plan.context / 'Dockerfile'}" if plan.dockerfile is None else "generated Dockerfile"
