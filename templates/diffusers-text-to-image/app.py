@@ -14,9 +14,9 @@ from diffusers import AutoPipelineForText2Image
 from huggingface_hub import metadata_load
 from PIL import Image
 
-MODEL_ID = os.environ.get("MODEL_ID") or metadata_load(Path(__file__).with_name("README.md"))[
-    "models"
-][0]
+MODEL_ID = (
+    os.environ.get("MODEL_ID") or metadata_load(Path(__file__).with_name("README.md"))["models"][0]
+)
 MAX_SEED = 2**31 - 1
 
 torch.set_num_threads(os.cpu_count() or 1)

@@ -11,9 +11,9 @@ import gradio as gr
 from huggingface_hub import metadata_load
 from transformers import pipeline
 
-MODEL_ID = os.environ.get("MODEL_ID") or metadata_load(Path(__file__).with_name("README.md"))[
-    "models"
-][0]
+MODEL_ID = (
+    os.environ.get("MODEL_ID") or metadata_load(Path(__file__).with_name("README.md"))["models"][0]
+)
 
 classifier = pipeline("text-classification", model=MODEL_ID, device="cpu", top_k=None)
 
