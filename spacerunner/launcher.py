@@ -15,6 +15,7 @@ from pathlib import Path
 
 from spacerunner.backends.base import Backend, Instance
 from spacerunner.backends.kind import BackendKind
+from spacerunner.backends.logs import LogKind
 from spacerunner.config.model import SpaceConfig
 from spacerunner.defaults import DEFAULTS
 from spacerunner.envs import EnvBuilder, Environment, EnvMode, environment_needed
@@ -151,7 +152,7 @@ class Launcher:
     ) -> Launched:
         """:meth:`prepare` (its output into ``<name>.build.log`` and ``echo``) then
         :meth:`start`: one launch, as ``run`` makes it."""
-        log = self.backend.open_log(config.name, "build")
+        log = self.backend.open_log(config.name, LogKind.BUILD)
 
         def output(data: bytes) -> None:
             log.feed(data)

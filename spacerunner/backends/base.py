@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from spacerunner.backends.logs import AppLog, open_log
+from spacerunner.backends.logs import AppLog, LogKind, open_log
 from spacerunner.envs.builder import BuildSlot, Output
 from spacerunner.launch.plan import LaunchPlan
 
@@ -230,13 +230,12 @@ class Backend(abc.ABC):
 
     @property
     def log_dir(self) -> Path:
-        """Where the logs of this backend's apps are kept: ``<name>.log`` (the latest run) and
-        ``<name>.build.log``."""
+        """Where the logs of this backend's apps are kept (see :func:`log_path`)."""
         return self._log_dir
 
-    def open_log(self, name: str, kind: str = "") -> AppLog:
-        """A new log for Space ``name`` (``kind`` 'build' for its build log)."""
-        return open_log(self.log_dir, f"{name}.{kind}" if kind else name)
+    def open_log(self, name: str, kind: LogKind = LogKind.RUN) -> AppLog:
+        """A new log of Space ``name``: its run's, or its build's."""
+        return open_log(self.log_dir, name, kind)
 
     @property
     def instances(self) -> frozenset[Instance]:

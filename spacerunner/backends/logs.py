@@ -6,7 +6,17 @@ import asyncio
 import codecs
 from collections import deque
 from collections.abc import AsyncIterator
+from enum import StrEnum
 from pathlib import Path
+
+
+class LogKind(StrEnum):
+    """A Space's two logs, as Spaces keeps them (``logs/run`` and ``logs/build``)."""
+
+    RUN = "run"
+    """What the app printed (and spacerunner's notes about starts and exits)."""
+    BUILD = "build"
+    """Building its environment or image."""
 
 
 class AppLog:
@@ -76,9 +86,15 @@ LOG_ROTATE_BYTES = 8 * 1024 * 1024
 """A log file larger than this is moved to ``<name>.log.1`` when the next run starts."""
 
 
-def open_log(log_dir: Path, name: str) -> AppLog:
-    """The log ``log_dir/<name>.log`` for a new run (the previous one rotated when large)."""
-    path = log_dir / f"{name}.log"
+def log_path(log_dir: Path, name: str, kind: LogKind = LogKind.RUN) -> Path:
+    """Where Space ``name`` keeps its ``kind`` of log: ``<name>.log``, ``<name>.build.log``."""
+    return log_dir / (f"{name}.log" if kind is LogKind.RUN else f"{name}.{kind.value}.log")
+
+
+def open_log(log_dir: Path, name: str, kind: LogKind = LogKind.RUN) -> AppLog:
+    """The ``kind`` log of Space ``name`` for a new run or build (the previous one rotated
+    when large)."""
+    path = log_path(log_dir, name, kind)
     try:
         if path.stat().st_size > LOG_ROTATE_BYTES:
             path.replace(path.with_suffix(".log.1"))

@@ -10,6 +10,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from spacerunner.backends.logs import LogKind
 from spacerunner.errors import SpacerunnerError
 from spacerunner.paths import state_dir
 from spacerunner.supervisor.secrets import check_key
@@ -82,7 +83,8 @@ def ps_command(args: argparse.Namespace) -> int:
 
 def logs_command(args: argparse.Namespace) -> int:
     query = f"?tail={args.tail}" + ("&follow=1" if args.follow else "")
-    with _request(args, "GET", space_api(args.name, "logs") + query) as response:
+    kind = LogKind.BUILD if args.build else LogKind.RUN
+    with _request(args, "GET", space_api(args.name, f"logs/{kind.value}") + query) as response:
         for raw in response:
             sys.stdout.write(raw.decode("utf-8", "replace"))
             sys.stdout.flush()

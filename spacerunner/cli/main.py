@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("name")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     logs.add_argument(
+        "--build", action="store_true", help="the build log (environment, image), not the run's"
+    )
+    logs.add_argument(
         "--tail",
         type=int,
         default=DEFAULTS.log_tail,

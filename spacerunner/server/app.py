@@ -24,6 +24,7 @@ from spacerunner.auth.identity import Identity
 from spacerunner.auth.provider import Provider
 from spacerunner.auth.throttle import Throttle
 from spacerunner.auth.upstream import UpstreamOIDC
+from spacerunner.backends.logs import LogKind, log_path
 from spacerunner.config.model import SpaceConfig
 from spacerunner.defaults import DEFAULTS
 from spacerunner.errors import SpacerunnerError
@@ -115,17 +116,18 @@ def build_app(
             {"spaces": facts_for(identity), "version": supervisor.version, "who": identity},
         )
 
-    def space_view(request: Request, template: str) -> Response:
+    def space_view(request: Request, template: str, **extra: Any) -> Response:
         identity, space = visible(request)
         if space is None:
             return not_found(request.path_params["name"], html=True, identity=identity)
-        return page(template, {"space": one_space(space, identity), "who": identity})
+        return page(template, {"space": one_space(space, identity), "who": identity, **extra})
 
     async def space_page(request: Request) -> Response:
         return space_view(request, "space.html")
 
     async def logs_page(request: Request) -> Response:
-        return space_view(request, "logs.html")
+        kind = LogKind.BUILD if request.query_params.get("kind") == "build" else LogKind.RUN
+        return space_view(request, "logs.html", kind=kind.value)
 
     async def api_list(request: Request) -> Response:
         return JSONResponse(
@@ -223,7 +225,11 @@ def build_app(
             return error("tail must be a whole number of lines, e.g. ?tail=200", 400)
         follow = request.query_params.get("follow") in ("1", "true", "yes")
         sse = request.query_params.get("format") == "sse"
-        lines = _log_lines(space, supervisor, tail, follow)
+        try:
+            kind = LogKind(request.path_params.get("kind", LogKind.RUN.value))
+        except ValueError:
+            return error("the logs of a Space are /logs/run and /logs/build", 404)
+        lines = _log_lines(space, supervisor, kind, tail, follow)
         if sse:
             return StreamingResponse(
                 _as_sse(lines),
@@ -291,6 +297,7 @@ def build_app(
             Route("/api/spaces/{name}", api_space),
             Route("/api/spaces/{name}/access", api_access, methods=["GET", "PUT"]),
             Route("/api/spaces/{name}/logs", api_logs),
+            Route("/api/spaces/{name}/logs/{kind}", api_logs),
             Route("/api/spaces/{name}/secrets", api_secrets),
             Route("/api/spaces/{name}/secrets/{key}", api_secrets, methods=["PUT", "DELETE"]),
             Route("/api/spaces/{name}/{action}", api_action, methods=["POST"]),
@@ -301,12 +308,13 @@ def build_app(
 
 
 async def _log_lines(
-    space: ManagedSpace, supervisor: Supervisor, tail: int, follow: bool
+    space: ManagedSpace, supervisor: Supervisor, kind: LogKind, tail: int, follow: bool
 ) -> AsyncIterator[str]:
-    """The last ``tail`` lines, then (with ``follow``) new lines across restarts."""
-    log = space.log
+    """The last ``tail`` lines of the Space's ``kind`` log, then (with ``follow``) new lines
+    across restarts and rebuilds."""
+    log = space.log_of(kind)
     if log is None:
-        for line in tail_file(supervisor.backend.log_dir / f"{space.name}.log", tail):
+        for line in tail_file(log_path(supervisor.backend.log_dir, space.name, kind), tail):
             yield line
         tail = 0
     elif not follow:
@@ -317,12 +325,12 @@ async def _log_lines(
         return
     version = supervisor.version
     while True:
-        log = space.log
+        log = space.log_of(kind)
         if log is not None:
             async for line in log.follow(history=tail):
                 yield line
             tail = 0
-        while space.log is log:  # wait for the next run's log
+        while space.log_of(kind) is log:  # wait for the next run's (or build's) log
             version = await supervisor.wait_changed(version, 30)
             await asyncio.sleep(0)
 

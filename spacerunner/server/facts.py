@@ -53,6 +53,8 @@ def space_facts(space: ManagedSpace, port: int, *, private: bool = False) -> dic
         "reason": space.reason if private else scrub_paths(space.reason),
         "last_exit": space.last_exit if private else scrub_paths(space.last_exit),
         "restarts": space.restarts,
+        "revision": space.revision,
+        "build": _build_facts(space, private),
         "pid": pid,
         "started_at": space.started_at,
         "ready_at": space.ready_at,
@@ -66,6 +68,16 @@ def space_facts(space: ManagedSpace, port: int, *, private: bool = False) -> dic
         "page": space_page(space.name),
         **({"path": str(space.path)} if private else {}),
     }
+
+
+def _build_facts(space: ManagedSpace, private: bool) -> dict[str, Any] | None:
+    """The latest build (or update of the running revision): state, revision, error."""
+    if space.build is None:
+        return None
+    facts = space.build.facts()
+    if not private:
+        facts["error"] = scrub_paths(facts["error"])
+    return facts
 
 
 def isolation_facts(space: ManagedSpace) -> dict[str, Any] | None:

@@ -26,7 +26,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from spacerunner.backends.base import Endpoint, Instance
-from spacerunner.backends.logs import AppLog
+from spacerunner.backends.logs import AppLog, LogKind
 from spacerunner.config import SpaceConfig, load_space
 from spacerunner.config.header import README
 from spacerunner.errors import (
@@ -146,6 +146,10 @@ class ManagedSpace:
         if self.config is not None and self.instance is None:
             self._set(SpaceState.STOPPED, "stopped by an admin")
 
+    def log_of(self, kind: LogKind) -> AppLog | None:
+        """The latest log of that kind this server has (None: read its file)."""
+        return self.log if kind is LogKind.RUN else self.build_log
+
     def _set(self, state: SpaceState, reason: str | None) -> None:
         self.state, self.reason = state, reason
         route = self.route
@@ -193,7 +197,7 @@ class ManagedSpace:
         self._building(BuildState.QUEUED)
 
         def turn() -> None:
-            log = self.build_log = self.ctx.launcher.backend.open_log(self.name, "build")
+            log = self.build_log = self.ctx.launcher.backend.open_log(self.name, LogKind.BUILD)
             for data in self._early_output:
                 log.feed(data)
             self._early_output.clear()
