@@ -55,6 +55,10 @@ class ConfigError(SpacerunnerError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
+class SourceError(SpacerunnerError):
+    """A Space's repository (git URL or Hub id) cannot be fetched, nor found in the cache."""
+
+
 class EnvFileError(SpacerunnerError):
     """A variables/secrets file given with --env-file cannot be used."""
 

@@ -42,7 +42,16 @@ def build_parser() -> argparse.ArgumentParser:
     run = _command(
         sub.add_parser("run", help="run one Space behind spacerunner's proxy"), "run:run_command"
     )
-    run.add_argument("path", type=Path, help="the Space folder (or its README.md)")
+    run.add_argument(
+        "path",
+        help="the Space: a folder (or its README.md), a git URL (https://, ssh://, file://) or "
+        "a Hub id (owner/name), each with an optional @REVISION",
+    )
+    run.add_argument(
+        "--no-fetch",
+        action="store_true",
+        help="a repository's revision from the cache only: never reach the network",
+    )
     limits.add_address_arguments(run, DEFAULTS.run_port)
     run.add_argument("--env-file", type=Path, help="KEY=value variables and secrets for the app")
     run.add_argument("--log-dir", type=Path, help="where app logs are kept")

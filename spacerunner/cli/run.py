@@ -9,14 +9,16 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
 from typing import Any
 
 from spacerunner.cli.limits import space_settings
 from spacerunner.config import load_space
 from spacerunner.errors import AppExitedError, StartupTimeoutError
 from spacerunner.launch.envfile import read_env_file
-from spacerunner.paths import log_dir
+from spacerunner.paths import cache_dir, log_dir
 from spacerunner.runner import RunOptions, SpaceRun
+from spacerunner.sources import SourceKind, Sources, parse_source
 
 
 def event_loop_runner() -> Callable[[Coroutine[Any, Any, int]], int]:
@@ -32,8 +34,23 @@ def say(message: str) -> None:
     print(f"spacerunner: {message}", file=sys.stderr, flush=True)
 
 
+def space_folder(text: str, *, fetch: bool = True) -> Path:
+    """The folder of the Space ``text`` names: itself, or a repository's revision fetched into
+    the cache (see spacerunner.sources); what the fetch had to settle for is said."""
+    source = parse_source(text)
+    if source.kind is not SourceKind.FOLDER:
+        say(f"fetching {source} ({source.kind.value})")
+    sources = Sources(cache_dir() / "sources", offline=not fetch)
+    folder = sources.folder(source)
+    for note in sources.notes:
+        say(note)
+    if source.kind is not SourceKind.FOLDER:
+        say(f"{source}: {folder}")
+    return folder
+
+
 def run_command(args: argparse.Namespace) -> int:
-    config = load_space(args.path)
+    config = load_space(space_folder(args.path, fetch=not args.no_fetch))
     for warning in config.warnings:
         say(str(warning))
     variables = read_env_file(args.env_file) if args.env_file else {}

@@ -9,7 +9,7 @@ from pathlib import Path
 from spacerunner.auth.access import Visibility
 from spacerunner.auth.upstream import UpstreamOIDC
 from spacerunner.cli.limits import add_address_arguments, space_settings
-from spacerunner.cli.run import event_loop_runner, say, stop_on_signals
+from spacerunner.cli.run import event_loop_runner, say, space_folder, stop_on_signals
 from spacerunner.config.parse import parse_duration
 from spacerunner.defaults import DEFAULTS
 from spacerunner.errors import SpacerunnerError
@@ -24,9 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "dirs",
         nargs="*",
-        type=Path,
-        default=[Path("spaces")],
-        help="folders of Spaces, or Space folders (default: spaces/)",
+        default=["spaces"],
+        help="folders of Spaces, Space folders, git URLs or Hub ids of Spaces, each with an "
+        "optional @REVISION (default: spaces/)",
     )
     add_address_arguments(parser, DEFAULTS.serve_port)
     parser.add_argument(
@@ -80,6 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def serve_command(args: argparse.Namespace) -> int:
+    args.dirs = [space_folder(text) for text in args.dirs]
     for folder in args.dirs:
         if not folder.is_dir():
             raise SpacerunnerError(
