@@ -5,12 +5,17 @@
 1. Time to first byte: `python app.py` from spawn to its first answered request (the baseline),
    against a request to a sleeping Space through `spacerunner serve` (wake, start, answer),
    isolated (the default) and with `--isolation none`, in the same run, alternating.
-2. Resident memory of the server process with 1 and with 50 registered (sleeping) Spaces.
+2. First visit to a Space just registered with an empty environment cache: the server builds its
+   environment when it registers the Space (in the background); the first request, once that
+   build is done, against `python app.py`; and the first request sent at once, while the build
+   runs (what every first visit waited for when environments were built on it).
+3. Resident memory of the server process with 1 and with 50 registered (sleeping) Spaces.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -65,7 +70,9 @@ def baseline(python: str) -> float:
         proc.wait(10)
 
 
-def start_server(dirs: list[Path], port: int, state: Path, *extra: str) -> subprocess.Popen[bytes]:
+def start_server(
+    dirs: list[Path], port: int, state: Path, *extra: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -84,9 +91,50 @@ def start_server(dirs: list[Path], port: int, state: Path, *extra: str) -> subpr
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
     )
     first_byte(f"http://127.0.0.1:{port}/api/spaces")
     return proc
+
+
+def built(port: int, name: str, timeout: float = 600) -> float:
+    """Wait until the Space's build at registration is done; returns how long that took."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/spaces/{name}",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+        facts = json.loads(urllib.request.urlopen(request, timeout=10).read())
+        build = facts.get("build") or {}
+        if build.get("state") == "done" and facts["state"] == "sleeping":
+            return time.perf_counter() - start
+        if build.get("state") == "failed" or facts["state"] == "error":
+            raise RuntimeError(f"the build failed: {facts['reason'] or build.get('error')}")
+        time.sleep(0.05)
+    raise RuntimeError("the build did not end")
+
+
+def first_visits(tmp: Path, runs: int) -> tuple[list[float], list[float], list[float]]:
+    """(build at registration, first visit after it, first visit during it), each with an
+    empty spacerunner cache (uv's package cache stays warm, as on a server that built before)."""
+    builds, after, during = [], [], []
+    url = "/spaces/hello-gradio/gradio_api/info"
+    for i in range(runs):
+        for ahead in (True, False):
+            port = free_port()
+            cache = {"SPACERUNNER_CACHE_DIR": str(tmp / f"cache-{i}-{ahead}")}
+            server = start_server([GRADIO_SPACE], port, tmp / f"state-fv-{i}-{ahead}", env=cache)
+            try:
+                if ahead:
+                    builds.append(built(port, "hello-gradio"))
+                    after.append(first_byte(f"http://127.0.0.1:{port}{url}", timeout=600))
+                else:
+                    during.append(first_byte(f"http://127.0.0.1:{port}{url}", timeout=600))
+            finally:
+                server.terminate()
+                server.wait(30)
+    return builds, after, during
 
 
 def post(url: str) -> None:
@@ -137,6 +185,14 @@ def main() -> int:
         print(f"  wake, --isolation none    {u:6.2f} s   {runs(unisolated)}")
         print(f"  ratio wake / direct       {w / d:6.2f}   (added {w - d:+.2f} s)")
         print(f"  isolation adds            {w - u:+6.2f} s   (ratio {w / u:.2f})")
+
+        builds, after, during = first_visits(tmp, args.runs)
+        b, a, g = (statistics.median(x) for x in (builds, after, during))
+        print(f"first visit to a Space just registered, empty cache, median of {args.runs}:")
+        print(f"  build at registration     {b:6.2f} s   {runs(builds)}  (in the background)")
+        print(f"  first visit after it      {a:6.2f} s   {runs(after)}")
+        print(f"  first visit during it     {g:6.2f} s   {runs(during)}  (the old first visit)")
+        print(f"  ratio after / python app.py {a / d:4.2f}")
 
         many = tmp / "many"
         for i in range(50):

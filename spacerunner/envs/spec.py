@@ -74,6 +74,15 @@ class EnvSpec:
             name += "[oauth]"
         return f"{name}=={self.sdk_version}" if self.sdk_version else name
 
+    @property
+    def sdk_modules(self) -> tuple[str, ...]:
+        """What an app of the SDK imports before it answers (warmed at build time)."""
+        if self.sdk is Sdk.GRADIO:
+            return ("gradio",)
+        if self.sdk is Sdk.STREAMLIT:
+            return ("streamlit", "streamlit.web.bootstrap")
+        return ()
+
     def key(self, interpreter: str) -> str:
         """Content address: changes when, and only when, an input changes."""
         data = {

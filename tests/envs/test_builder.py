@@ -80,10 +80,12 @@ def portfolio(
 
 
 def log_of(portfolio: Portfolio, name: str) -> str:
+    """The Space's build log, then its run log."""
     assert portfolio.supervisor is not None
-    log = portfolio.supervisor.spaces[name].log
-    assert log is not None
-    return "\n".join(log.tail(500))
+    space = portfolio.supervisor.spaces[name]
+    logs = [log for log in (space.build_log, space.log) if log is not None]
+    assert logs
+    return "\n".join(line for log in logs for line in log.tail(500))
 
 
 def test_each_space_sees_its_own_versions_and_identical_ones_share(portfolio) -> None:
