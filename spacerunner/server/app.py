@@ -32,7 +32,6 @@ from spacerunner.server.facts import gallery_order, space_facts, tail_file
 from spacerunner.server.git import git_routes
 from spacerunner.server.oidc import oidc_routes
 from spacerunner.server.signin import Bootstrap, signin_routes
-from spacerunner.server.upstream import STATE_COOKIE
 from spacerunner.server.web import error, may_change, page, problem_page, who
 from spacerunner.supervisor import ManagedSpace, Supervisor
 from spacerunner.supervisor.space import SpaceUnavailable
@@ -268,6 +267,8 @@ def build_app(
 
     middleware = []
     if upstream is not None:
+        from spacerunner.server.upstream import STATE_COOKIE  # authlib: only with --oidc-issuer
+
         # authlib keeps the state of a sign-in under way in Starlette's session: a cookie of
         # its own, signed with the server's session key, for ten minutes
         middleware.append(
