@@ -450,8 +450,13 @@ class ManagedSpace:
         grace = self.ctx.policy.stop_grace
         try:
             await new.wait_ready(config.startup_duration_timeout)
-        except BaseException:
+        except BaseException as exc:
             await asyncio.shield(new.stop(grace))
+            serving = self.instance
+            if serving is not None and not isinstance(exc, asyncio.CancelledError):
+                serving.log.note("the new revision's last lines:")
+                for line in new.log.tail(20):
+                    serving.log.feed(f"  | {line}\n".encode())
             raise
         finally:
             self._retiring.discard(new)

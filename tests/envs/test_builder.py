@@ -128,7 +128,11 @@ def test_a_real_gradio_space_from_its_own_environment(portfolio) -> None:
     app_log = (serve_dir / "logs" / "greeter.log").read_text()
     # the environment holds `spaces` as Spaces' images do: Gradio's reloader needs it
     assert "package is required to run hot-reloading" not in app_log
-    assert "Traceback" not in app_log
+    # Gradio's leaked event loops, collected later, print "Exception ignored in
+    # BaseEventLoop.__del__ ... Invalid file descriptor: -1" depending on when the collector
+    # runs (issue 15 tracks that noise); any other traceback is a failure.
+    noise = "Exception ignored in: <function BaseEventLoop.__del__"
+    assert app_log.count("Traceback") == app_log.count(noise), app_log
 
 
 def test_a_broken_requirement_is_a_clear_error_and_caches_nothing(cache: Path) -> None:

@@ -114,6 +114,40 @@ def test_a_broken_update_is_shown_with_its_reason(team, tmp_path: Path) -> None:
     assert "sdk" in server.facts("demo")["reason"]
 
 
+def test_a_pushed_revision_takes_over_a_running_space_and_a_broken_one_does_not(
+    team, tmp_path: Path
+) -> None:
+    server, served, tokens = team
+    page = f"{server.base}/spaces/demo/env"
+    assert httpx.get(page, timeout=30).status_code == 200
+    first = server.facts("demo")
+    head = lambda where: git("rev-parse", "--short=12", "HEAD", cwd=where).stdout.strip()  # noqa: E731
+    assert first["revision"] == head(served)
+    work = tmp_path / "work"
+    git("clone", "--quiet", remote(server, "demo"), str(work))
+    (work / "server.py").write_text("print('revision two', flush=True)\n" + HTTP_APP)
+    git("commit", "--quiet", "-am", "two", cwd=work)
+    push = remote(server, "demo", "olly", tokens["olly"])
+    git("push", "--quiet", push, "main", cwd=work)
+    server.wait_for(lambda: server.facts("demo")["revision"] == head(work), timeout=60)
+    second = server.facts("demo")
+    assert second["state"] == "running" and second["pid"] != first["pid"]
+    assert second["build"]["state"] == "done" and second["build"]["revision"] == head(work)
+    # a revision that cannot start: the one running keeps serving
+    (work / "server.py").write_text("raise SystemExit('broken on purpose')\n" + HTTP_APP)
+    git("commit", "--quiet", "-am", "broken", cwd=work)
+    git("push", "--quiet", push, "main", cwd=work)
+    server.wait_for(lambda: server.facts("demo")["build"]["state"] == "failed", timeout=60)
+    third = server.facts("demo")
+    assert third["pid"] == second["pid"] and third["revision"] == second["revision"]
+    assert third["build"]["revision"] == head(work)
+    assert (
+        "broken on purpose"
+        in httpx.get(f"{server.base}/api/spaces/demo/logs/run", headers=server.admin()).text
+    )
+    assert httpx.get(page, timeout=30).status_code == 200
+
+
 def test_a_push_to_a_new_name_creates_a_space_owned_by_the_pusher(team, tmp_path: Path) -> None:
     server, _, tokens = team
     fresh = space_repo(tmp_path / "mine", "fresh", "Fresh")
