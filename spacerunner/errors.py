@@ -6,6 +6,7 @@ field and the fix where there is one, so that the CLI can print them as they are
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -45,6 +46,26 @@ def _tail(lines: Iterable[str]) -> str:
 
 class SpacerunnerError(Exception):
     """Base of every error spacerunner raises on purpose."""
+
+
+_CAUSE = re.compile(r"^(?:[\w.]+(?:Error|Exception|Exit|Interrupt)\b|(?:error|fatal)\b)", re.I)
+"""A line that names a cause: a traceback's final line (``ModuleNotFoundError: ...``), an
+installer's ``error: ...``."""
+
+
+def summary(error: BaseException) -> str:
+    """Why, in one line (states, ``ps``, the 503 page): the message's first line, and when it
+    ends by introducing the lines below it (an app's last lines, an installer's output), the
+    line among them that names the cause (else the last one) in place of that introduction."""
+    lines = str(error).splitlines()
+    head = lines[0].strip() if lines else type(error).__name__
+    below = [line.strip().lstrip("|×╰─▶│ ").strip() for line in lines[1:]]
+    below = [line for line in below if line and not line.startswith("[spacerunner]")]
+    if not head.endswith(":") or not below:
+        return head
+    cause = next((line for line in reversed(below) if _CAUSE.match(line)), below[-1])
+    introduced = head[:-1].rsplit(". ", 1)[0] if ". " in head else head[:-1]
+    return f"{introduced}: {cause}"[:500]
 
 
 class ConfigError(SpacerunnerError):

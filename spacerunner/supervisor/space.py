@@ -34,6 +34,7 @@ from spacerunner.errors import (
     ConfigError,
     SpacerunnerError,
     StartupTimeoutError,
+    summary,
 )
 from spacerunner.launch.plan import LaunchPlan
 from spacerunner.launcher import Placement
@@ -61,10 +62,6 @@ class SpaceState(StrEnum):
 
 class SpaceUnavailable(SpacerunnerError):
     """The Space cannot serve requests now; the message says why."""
-
-
-def first_line(error: BaseException) -> str:
-    return str(error).split("\n", 1)[0]
 
 
 class ManagedSpace:
@@ -228,7 +225,7 @@ class ManagedSpace:
             except (SpacerunnerError, OSError) as exc:
                 if self.build_log is not None and not self.build_log.closed:
                     self.build_log.note(str(exc))
-                self._building(BuildState.FAILED, first_line(exc))
+                self._building(BuildState.FAILED, summary(exc))
                 raise
             finally:
                 self._early_output.clear()
@@ -256,7 +253,7 @@ class ManagedSpace:
             await self._prepare(config)
         except (SpacerunnerError, OSError) as exc:
             if self.instance is None and self.config is config:
-                self._fail(first_line(exc))
+                self._fail(summary(exc))
             return
         starting = self._start_task is not None and not self._start_task.done()
         if self.state is SpaceState.BUILDING and not starting:
@@ -325,7 +322,7 @@ class ManagedSpace:
                 self._set(SpaceState.STARTING, None)
                 instance = await self.ctx.launcher.start(plan)
             except (SpacerunnerError, OSError) as exc:
-                self._fail(first_line(exc))
+                self._fail(summary(exc))
                 raise SpaceUnavailable(self.route.down_reason) from exc
             self.route.apply(plan, config)
             self.instance = instance
@@ -341,7 +338,7 @@ class ManagedSpace:
                 await instance.stop(grace)
                 self.instance = None
                 self._remember_pids()
-                self._fail(first_line(exc))
+                self._fail(summary(exc))
                 raise SpaceUnavailable(self.route.down_reason) from exc
             except asyncio.CancelledError:
                 self._expected_exit = True
@@ -434,7 +431,7 @@ class ManagedSpace:
                 return
             new = await self._start_new(config, plan)
         except (SpacerunnerError, OSError) as exc:
-            reason = first_line(exc)
+            reason = summary(exc)
             old.log.note(f"the new revision failed: {reason}; this one serves on")
             self._building(BuildState.FAILED, reason)
             return
