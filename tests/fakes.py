@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +24,18 @@ from spacerunner.supervisor import Policy, Supervisor
 from spacerunner.supervisor.context import Clock
 from spacerunner.supervisor.secrets import SecretStore
 from spacerunner.supervisor.state import StateFile
+
+
+async def until(
+    check: Callable[[], bool], what: Callable[[], str] = lambda: "", seconds: float = 5.0
+) -> None:
+    """Let the loop run until ``check()`` holds (bounded in real time: the supervisor's few
+    blocking looks at a Space's files run in threads); ``what`` says what was seen instead."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached; {what()}")
+        await asyncio.sleep(0.0005)
 
 
 class FakeClock(Clock):

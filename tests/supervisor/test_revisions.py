@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from fakes import FakeBackend, FakeInstance, fake_supervisor
+from fakes import FakeBackend, FakeInstance, fake_supervisor, until
 
 from spacerunner.supervisor import Policy, Supervisor
 from spacerunner.supervisor.builds import BuildState
@@ -24,14 +24,6 @@ def make_spaces(root: Path, *names: str) -> None:
         (root / name).mkdir(parents=True)
         (root / name / "README.md").write_text(README.format(name=name))
         (root / name / "app.py").write_text("print('a fake runs nothing')\n")
-
-
-async def until(check: Callable[[], bool], seconds: float = 5.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("not reached")
-        await asyncio.sleep(0.001)
 
 
 def run(
@@ -125,7 +117,9 @@ def test_a_build_that_fails_ahead_is_the_spaces_error_with_its_log(tmp_path: Pat
         # fixed files build again, and clear the error
         backend.build_error = None
         space.update("files changed")
-        await until(lambda: space.state is SpaceState.SLEEPING)
+        # the error clears at once, the build follows: wait for its end
+        await until(lambda: space.build is not None and space.build.state is BuildState.DONE)
+        assert space.state is SpaceState.SLEEPING
         assert backend.builds == ["demo", "demo"]
 
     run(tmp_path, test, "demo")

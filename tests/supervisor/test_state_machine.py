@@ -4,12 +4,11 @@ sleeping, each test a few milliseconds. The real-process layer is tests/server/.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from fakes import FakeBackend, FakeClock, FakeInstance
+from fakes import FakeBackend, FakeClock, FakeInstance, until
 
 from spacerunner.envs import EnvMode
 from spacerunner.errors import BackendError
@@ -49,15 +48,8 @@ class Harness:
     def _changed(self) -> None:
         self.changes += 1
 
-    async def until(self, check: Callable[[], bool], seconds: float = 5.0) -> None:
-        """Let the loop run until ``check()`` holds (bounded: the supervisor's few blocking
-        looks at the Space's files run in threads, which take real time)."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if check():
-                return
-            await asyncio.sleep(0.0005)
-        raise AssertionError(f"not reached; state {self.space.state}: {self.space.reason}")
+    async def until(self, check: Callable[[], bool]) -> None:
+        await until(check, lambda: f"state {self.space.state}: {self.space.reason}")
 
     async def crash_and_settle(self, instance: FakeInstance) -> None:
         instance.crash(1)
