@@ -2,8 +2,9 @@
 
 :class:`SpaceSettings` is what every launch of a Space is made with (the same for ``run`` and
 for each Space of ``serve``); :class:`Placement` is where one launch is served. A caller asks
-:meth:`Launcher.launch` and gets the plan and the started instance; the plan is the source of
-every routing fact (see :meth:`spacerunner.proxy.routes.Route.apply`).
+:meth:`Launcher.prepare` for the plan (building what is missing) and :meth:`Launcher.start`s
+it (``serve`` builds ahead and starts later; ``run`` asks :meth:`Launcher.launch` for both);
+the plan is the source of every routing fact (see :meth:`spacerunner.proxy.routes.Route.apply`).
 """
 
 from __future__ import annotations

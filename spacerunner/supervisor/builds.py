@@ -31,24 +31,13 @@ class BuildQueue:
     def __init__(self, limit: int | None = None) -> None:
         self.limit = limit or default_concurrency()
         self._places = asyncio.Semaphore(self.limit)
-        self.waiting = 0
-        self.running = 0
 
     @contextlib.asynccontextmanager
     async def place(self, on_start: Callable[[], None]) -> AsyncIterator[None]:
         """Hold a place for one build; ``on_start`` is called when its turn comes."""
-        self.waiting += 1
-        try:
-            await self._places.acquire()
-        finally:
-            self.waiting -= 1
-        self.running += 1
-        try:
+        async with self._places:
             on_start()
             yield
-        finally:
-            self.running -= 1
-            self._places.release()
 
 
 class BuildState(StrEnum):

@@ -121,9 +121,8 @@ class ManagedSpace:
         except Exception as exc:  # whatever a hostile folder does, it is this Space's error
             return None, f"{README} could not be read: {type(exc).__name__}: {exc}"[:500]
 
-    def reload(self) -> bool:
-        """Read the README again; returns whether the configuration changed."""
-        before = self.config
+    def reload(self) -> None:
+        """Read the README again (a broken one is the Space's error)."""
         self.config, problem = self._read()
         if problem is not None:
             self.config = None
@@ -132,7 +131,6 @@ class ManagedSpace:
             self._set(SpaceState.SLEEPING, None)  # fixed files clear an error
         else:
             self._set(self.state, self.reason)
-        return before != self.config
 
     @property
     def title(self) -> str:
@@ -177,12 +175,15 @@ class ManagedSpace:
     def _building(self, state: BuildState, error: str | None = None) -> None:
         now = self.ctx.clock.time()
         build = self.build
-        fresh = state is BuildState.QUEUED or build is None or build.state is BuildState.DONE
+        if build is None or state is BuildState.QUEUED or build.state is BuildState.DONE:
+            started = now  # a new build (or update)
+        else:
+            started = build.started_at
         self.build = BuildStatus(
             state=state,
             revision=self._next_revision,
             since=now,
-            started_at=now if fresh or build is None else build.started_at,
+            started_at=started,
             error=error,
         )
         self.ctx.changed()
@@ -311,9 +312,8 @@ class ManagedSpace:
                 raise SpaceUnavailable(self.route.down_reason)
             config = self.config
             assert config is not None
-            clock, grace = self.ctx.clock, self.ctx.policy.stop_grace
             self._set(SpaceState.STARTING, None)
-            self.started_at, self.ready_at = clock.time(), None
+            self.started_at, self.ready_at = self.ctx.clock.time(), None
             self._expected_exit = False
             self._exit_reason = None
             try:
@@ -332,22 +332,25 @@ class ManagedSpace:
             self._remember_pids()
             self.ctx.changed()
             try:
-                await instance.wait_ready(config.startup_duration_timeout)
-            except (AppExitedError, StartupTimeoutError) as exc:
-                self._expected_exit = True
-                await instance.stop(grace)
+                await self._until_ready(instance, config)
+            except BaseException as exc:
                 self.instance = None
                 self._remember_pids()
+                if not isinstance(exc, AppExitedError | StartupTimeoutError):
+                    raise
                 self._fail(summary(exc))
                 raise SpaceUnavailable(self.route.down_reason) from exc
-            except asyncio.CancelledError:
-                self._expected_exit = True
-                await asyncio.shield(instance.stop(grace))
-                self.instance = None
-                self._remember_pids()
-                raise
             self._running(instance)
             return instance.endpoint
+
+    async def _until_ready(self, instance: Instance, config: SpaceConfig) -> None:
+        """Wait until ``instance`` answers; one that does not (it ended, it timed out, or the
+        wait was called off) is stopped before the error goes on."""
+        try:
+            await instance.wait_ready(config.startup_duration_timeout)
+        except BaseException:
+            await asyncio.shield(instance.stop(self.ctx.policy.stop_grace))
+            raise
 
     def _running(self, instance: Instance) -> None:
         """``instance`` is ready: it serves, and is watched from now on."""
@@ -444,11 +447,9 @@ class ManagedSpace:
         new = await self.ctx.launcher.start(plan)
         self._retiring.add(new)  # until it takes over: a stray to end if the server dies
         self._remember_pids()
-        grace = self.ctx.policy.stop_grace
         try:
-            await new.wait_ready(config.startup_duration_timeout)
+            await self._until_ready(new, config)
         except BaseException as exc:
-            await asyncio.shield(new.stop(grace))
             serving = self.instance
             if serving is not None and not isinstance(exc, asyncio.CancelledError):
                 serving.log.note("the new revision's last lines:")
@@ -457,6 +458,7 @@ class ManagedSpace:
             raise
         finally:
             self._retiring.discard(new)
+            self._remember_pids()
         self.route.apply(plan, config)
         return new
 

@@ -155,10 +155,9 @@ class Supervisor:
                 return space
         return None
 
-    def files_changed(self, paths: set[Path]) -> list[ManagedSpace]:
+    def files_changed(self, paths: set[Path]) -> None:
         """React to changed files: new and removed Spaces, and a new revision of each Space
-        whose header, code or requirements changed (see :meth:`ManagedSpace.update`); returns
-        those."""
+        whose header, code or requirements changed (see :meth:`ManagedSpace.update`)."""
         added = self.refresh()
         touched: dict[str, ManagedSpace] = {}
         for path in paths:
@@ -172,17 +171,15 @@ class Supervisor:
                 touched[space.name] = space
         for space in touched.values():
             space.update("files changed")
-        return list(touched.values())
 
-    def revision_changed(self, path: Path) -> ManagedSpace | None:
+    def revision_changed(self, path: Path) -> None:
         """A new revision of the Space at ``path`` was published (a git push): register it
         when new, else build and start it beside the running one (see
-        :meth:`ManagedSpace.update`); returns the Space."""
+        :meth:`ManagedSpace.update`)."""
         added = self.refresh()
         space = self.space_for(path)
         if space is not None and space.name not in added:
             space.update("a new revision was pushed")
-        return space
 
     async def _watch_loop(self) -> None:
         async for changes in watchfiles.awatch(
