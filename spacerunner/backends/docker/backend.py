@@ -215,13 +215,14 @@ class DockerBackend(Backend):
             if await asyncio.to_thread(images.built, self.client, tag):
                 return
             async with slot() if slot is not None else contextlib.nullcontext():
-                await self._image(plan, output)
+                await self._image(plan, output, tag)
 
     def side_by_side(self, plan: LaunchPlan) -> bool:
         return not isinstance(plan, ContainerPlan) or self.facts.network != "host"
 
-    async def _image(self, plan: ContainerPlan, output: Output) -> str:
-        """The image of ``plan``, built when missing (its output to ``output``)."""
+    async def _image(self, plan: ContainerPlan, output: Output, tag: str | None = None) -> str:
+        """The image of ``plan`` (tagged ``tag`` when known), built when missing (its output
+        to ``output``)."""
         loop = asyncio.get_running_loop()
 
         def emit(data: bytes) -> None:
@@ -229,7 +230,7 @@ class DockerBackend(Backend):
 
         build_network = "host" if self.facts.network != "bridge" else None
         return await asyncio.to_thread(
-            images.build, self.client, plan, emit, network_mode=build_network
+            images.build, self.client, plan, emit, network_mode=build_network, tag=tag
         )
 
     async def _run(self, plan: ContainerPlan, log: AppLog) -> DockerInstance:

@@ -82,12 +82,14 @@ def build(
     emit: Callable[[bytes], None],
     *,
     network_mode: str | None,
+    tag: str | None = None,
 ) -> str:
-    """The image of ``plan``: found by its content tag, else built (blocking; run it in a
-    thread). Raises :class:`BackendError` with the failing step and the builder's message."""
+    """The image of ``plan`` (its :func:`image_tag`, when the caller has it): found, else built
+    (blocking; run it in a thread). Raises :class:`BackendError` with the failing step and the
+    builder's message."""
     import docker
 
-    tag = image_tag(plan)
+    tag = tag or image_tag(plan)
     if built(client, tag):
         emit(f"[spacerunner] image {tag} is up to date; not rebuilt\n".encode())
         return tag
