@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -135,15 +136,12 @@ class Sources:
         cached = self._cached(base, commit, source.name)
         if cached is not None:
             return cached
-        return self._fill(
-            base,
-            commit,
-            source.name,
-            lambda into: (
-                _git(["clone", "--quiet", "--no-checkout", "--shared", str(mirror), str(into)]),
-                _git(["checkout", "--quiet", "--detach", commit], into),
-            ),
-        )
+
+        def checkout(into: Path) -> None:
+            _git(["clone", "--quiet", "--no-checkout", "--shared", str(mirror), str(into)])
+            _git(["checkout", "--quiet", "--detach", commit], into)
+
+        return self._fill(base, commit, source.name, checkout)
 
     def _update_mirror(self, source: Source, mirror: Path) -> str | None:
         """Fetch the repository into its mirror; returns why it could not (a mirror from
@@ -252,14 +250,14 @@ class Sources:
         return folder if (folder.parent / COMPLETE).is_file() else None
 
     @staticmethod
-    def _fill(base: Path, commit: str, name: str, make: object) -> Path:
+    def _fill(base: Path, commit: str, name: str, make: Callable[[Path], None]) -> Path:
         """Make the folder of ``commit`` in a temporary place, then move it into the cache
         (two fetches of the same revision at once both end with one whole copy)."""
         final = base / commit[:12]
         partial = base / f".partial-{uuid.uuid4().hex[:8]}"
         partial.mkdir(parents=True)
         try:
-            make(partial / name)  # type: ignore[operator]
+            make(partial / name)
             (partial / COMPLETE).write_text(commit + "\n")
             try:
                 partial.rename(final)

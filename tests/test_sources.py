@@ -4,6 +4,7 @@ huggingface_hub's own requests, the cache used with no network."""
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import uvicorn
 from starlette.applications import Starlette
@@ -235,14 +237,12 @@ def test_run_takes_a_git_url(repo: Path, tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
         env={
-            **__import__("os").environ,
+            **os.environ,
             "SPACERUNNER_CACHE_DIR": str(env_dir / "cache"),
             "SPACERUNNER_STATE_DIR": str(env_dir / "state"),
         },
     )
     try:
-        import httpx
-
         deadline = time.monotonic() + 30
         while True:
             try:
