@@ -119,6 +119,12 @@ SHA = "0123456789abcdef0123456789abcdef01234567"
 def hub_app(requests: list[str]) -> Starlette:
     async def info(request: Request) -> Response:
         requests.append(f"info {request.path_params['revision']}")
+        if request.path_params["revision"] not in ("main", SHA):
+            return JSONResponse(  # as the Hub answers
+                {"error": "Invalid rev id"},
+                status_code=404,
+                headers={"X-Error-Code": "RevisionNotFound"},
+            )
         if request.path_params["name"] != "demo":
             return JSONResponse(  # as the Hub answers
                 {"error": "Repository not found"},
@@ -213,6 +219,8 @@ def test_a_hub_space_by_id_then_from_the_cache(hub: tuple[str, list[str]], tmp_p
         Sources(tmp_path / "cache", hub_endpoint="http://127.0.0.1:9").folder(
             parse_source("owner/other")
         )
+    with pytest.raises(SourceError, match="the Space has no revision 'v9'"):
+        sources.folder(parse_source("owner/demo@v9"))
     with pytest.raises(SourceError, match="the Hub has no Space owner/missing"):
         sources.folder(parse_source("owner/missing"))
 

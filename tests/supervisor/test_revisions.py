@@ -262,3 +262,20 @@ def test_a_sleeping_space_builds_its_new_revision_for_its_next_start(tmp_path: P
         assert space.title == "Renamed" and not backend.started
 
     run(tmp_path, test, "demo")
+
+
+def test_a_backend_that_cannot_run_two_at_once_restarts_instead(tmp_path: Path) -> None:
+    async def test(supervisor: Supervisor, backend: FakeBackend) -> None:
+        space, old = await running(supervisor, "demo")
+        backend.side_by_side = lambda plan: False  # type: ignore[method-assign]
+        (space.path / "README.md").write_text(README.format(name="Renamed"))
+        space.update("files changed")
+        await space.wait_updated()
+        new = backend.latest
+        assert new is not old and old.ended  # stopped before the new one started
+        assert old.status().ended_at is not None and old.status().ended_at <= new.created_at
+        assert space.instance is new and space.state is SpaceState.RUNNING
+        assert space.title == "Renamed"
+        assert any("cannot start beside this one" in line for line in old.log.tail())
+
+    run(tmp_path, test, "demo")
