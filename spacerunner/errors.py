@@ -53,6 +53,14 @@ _CAUSE = re.compile(r"^(?:[\w.]+(?:Error|Exception|Exit|Interrupt)\b|(?:error|fa
 installer's ``error: ...``."""
 
 
+def cause(lines: Iterable[str]) -> str | None:
+    """The line of ``lines`` (an app's or installer's last output) that names the cause: the
+    last traceback final line or ``error:`` line, without log decorations; None if none does."""
+    cleaned = [line.strip().lstrip("|×╰─▶│ ").strip() for line in lines]
+    kept = [line for line in cleaned if line and not line.startswith("[spacerunner]")]
+    return next((line for line in reversed(kept) if _CAUSE.match(line)), None)
+
+
 def summary(error: BaseException) -> str:
     """Why, in one line (states, ``ps``, the 503 page): the message's first line, and when it
     ends by introducing the lines below it (an app's last lines, an installer's output), the
@@ -63,9 +71,8 @@ def summary(error: BaseException) -> str:
     below = [line for line in below if line and not line.startswith("[spacerunner]")]
     if not head.endswith(":") or not below:
         return head
-    cause = next((line for line in reversed(below) if _CAUSE.match(line)), below[-1])
     introduced = head[:-1].rsplit(". ", 1)[0] if ". " in head else head[:-1]
-    return f"{introduced}: {cause}"[:500]
+    return f"{introduced}: {cause(below) or below[-1]}"[:500]
 
 
 class ConfigError(SpacerunnerError):

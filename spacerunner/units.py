@@ -23,3 +23,17 @@ def format_size(size: float) -> str:
             return f"{size:.0f}{unit}" if unit == "B" else f"{size:.1f}{unit}"
         size /= 1024
     raise AssertionError  # pragma: no cover
+
+
+def format_duration(seconds: float) -> str:
+    """``0.35s``, ``5.4s``, ``2m 03s``, ``1h 02m``: as long as it needs to be, no longer."""
+    if seconds < 10:
+        return f"{seconds:.2f}s" if seconds < 1 else f"{seconds:.1f}s"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from spacerunner.auth.access import Visibility
 from spacerunner.auth.upstream import UpstreamOIDC
+from spacerunner.cli.console import Console, Verbosity
 from spacerunner.cli.limits import add_address_arguments, space_settings
 from spacerunner.cli.run import event_loop_runner, say, space_folder, stop_on_signals
 from spacerunner.config.parse import parse_duration
@@ -48,6 +49,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="do not follow the folders for added, changed or removed Spaces",
     )
     parser.add_argument("--state-dir", type=Path, help="where logs and state are kept")
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="count",
+        default=0,
+        help="-q: the console says only failures (builds, crashes, errors), not every build, "
+        "start and sleep; -qq: nothing at all after start-up problems",
+    )
+    parser.add_argument(
+        "--metrics-address",
+        metavar="HOST:PORT",
+        help="also serve /metrics (Prometheus' format) to anyone reaching HOST:PORT, e.g. "
+        "127.0.0.1:9100; on the server's own port it is for admins",
+    )
     parser.add_argument(
         "--visibility",
         choices=[v.value for v in Visibility],
@@ -104,8 +119,24 @@ def serve_command(args: argparse.Namespace) -> int:
         policy=Policy(idle_timeout=idle, watch=not args.no_watch),
         spaces=space_settings(args, read_env_file(args.env_file) if args.env_file else {}),
         state_dir=args.state_dir or state_dir(),
+        metrics_address=_address(args.metrics_address),
     )
-    return event_loop_runner()(_serve(Portfolio(options)))
+    verbosity = [Verbosity.ALL, Verbosity.PROBLEMS, Verbosity.NONE][min(args.quiet, 2)]
+    portfolio = Portfolio(options, listeners=(Console(verbosity),))
+    return event_loop_runner()(_serve(portfolio, banner=verbosity is not Verbosity.NONE))
+
+
+def _address(text: str | None) -> tuple[str, int] | None:
+    """``HOST:PORT`` (``[::1]:9100`` for IPv6) of ``--metrics-address``."""
+    if text is None:
+        return None
+    host, _, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SpacerunnerError(
+            f"--metrics-address {text!r}: expected HOST:PORT, e.g. 127.0.0.1:9100."
+        )
+    return host, int(port)
 
 
 def _upstream(args: argparse.Namespace) -> UpstreamOIDC | None:
@@ -135,11 +166,14 @@ def _upstream(args: argparse.Namespace) -> UpstreamOIDC | None:
     )
 
 
-async def _serve(portfolio: Portfolio) -> int:
+async def _serve(portfolio: Portfolio, *, banner: bool = True) -> int:
     try:
         with stop_on_signals() as stop:
             await portfolio.start()
             assert portfolio.supervisor is not None
+            if not banner:
+                await stop.wait()
+                return 0
             spaces = portfolio.supervisor.spaces.values()
             say(f"serving {len(spaces)} Space{'s' if len(spaces) != 1 else ''} at {portfolio.url}/")
             for space in sorted(spaces, key=lambda s: s.name):
@@ -152,6 +186,8 @@ async def _serve(portfolio: Portfolio) -> int:
             if portfolio.setup_link is not None:
                 say(f"create the first admin (works once): {portfolio.setup_link}")
             say(f"admin in a browser: {portfolio.url}/login?token={portfolio.token}")
+            if portfolio.metrics_url is not None:
+                say(f"metrics for Prometheus: {portfolio.metrics_url}")
             say("Spaces start on their first visit; Ctrl-C stops everything")
             await stop.wait()
             say("stopping")

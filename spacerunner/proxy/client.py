@@ -43,6 +43,7 @@ _SET_ASIDE = HOP_BY_HOP | SET_BY_PROXY
 class Request:
     __slots__ = (
         "accept",
+        "began",
         "body",
         "buffered",
         "by_host",
@@ -61,6 +62,7 @@ class Request:
         "method",
         "route",
         "sending_to",
+        "status",
         "tunnel_bytes",
         "upgrade",
         "url",
@@ -85,6 +87,9 @@ class Request:
         self.buffered = 0
         self.complete = False
         self.counted = False
+        self.began = 0.0
+        self.status = 0
+        """The status answered (0: none yet)."""
         self.discard = False
         self.sending_to: asyncio.Transport | None = None
         self.tunnel_bytes: list[bytes] = []
@@ -346,7 +351,7 @@ class ClientConnection(asyncio.Protocol):
                 return
             route = admitted
         req.route = route
-        route.last_active = self.server.clock()
+        route.last_active = req.began = self.server.clock()
         route.active_requests += 1
         req.counted = True
         if not req.by_host and route.prefix and path == route.prefix.encode():
@@ -531,6 +536,8 @@ class ClientConnection(asyncio.Protocol):
         req = self.active
         if req is None or self.transport is None:
             return
+        if status >= 200 or status == 101:
+            req.status = status
         if status == 101 and req.upgrade is not None:
             self._start_tunnel(req, reason, headers, drop)
             return
@@ -690,6 +697,8 @@ class ClientConnection(asyncio.Protocol):
             return
         close = close or req is None or not req.keep_alive or req.upgrade is not None
         head_only = req is not None and req.method == b"HEAD"
+        if req is not None:
+            req.status = status
         if req is not None and not req.complete:
             req.discard = True
             close = close or req.buffered > 0 or req.chunked
@@ -736,9 +745,10 @@ class ClientConnection(asyncio.Protocol):
                 (b"Content-Length", str(found.size).encode()),
             ]
         self.resp_close = not req.keep_alive
+        req.status = 304 if fresh else 200
         self.transport.write(
             response_head(
-                304 if fresh else 200,
+                req.status,
                 b"Not Modified" if fresh else b"OK",
                 headers,
                 extra=route.response_headers,
@@ -797,6 +807,7 @@ class ClientConnection(asyncio.Protocol):
             req.counted = False
             req.route.active_requests -= 1
             req.route.last_active = now
+            req.route.stats.record(req.status, now - req.began)
             if req.held is not None:
                 req.route.release(req.held)
                 req.held = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import time
 from collections import Counter
@@ -15,6 +16,35 @@ from spacerunner.launch.plan import LaunchPlan, StaticPlan
 
 Waker = Callable[[], Awaitable[Endpoint]]
 UpstreamKey = tuple[str, int, str | None, str | None]
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+"""Upper bounds (seconds) of the request latency histogram each route keeps."""
+
+
+class RouteStats:
+    """What a route answered: responses by status class (``1xx``..``5xx``; ``none`` when the
+    client left before any) and a histogram of how long requests took. Plain counters on the
+    proxy's hot path; the metrics endpoint reads them when scraped."""
+
+    __slots__ = ("buckets", "by_class", "latency_sum")
+
+    def __init__(self) -> None:
+        self.by_class = [0] * 6
+        """Index 0: no response; 1..5: the status' first digit."""
+        self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)
+        """Per bucket (not cumulative); the last one is above every bound."""
+        self.latency_sum = 0.0
+
+    def record(self, status: int, seconds: float) -> None:
+        self.by_class[status // 100 if 100 <= status < 600 else 0] += 1
+        if status == 101:
+            return  # a WebSocket's lifetime is not a request's latency
+        self.buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.latency_sum += seconds
+
+    @property
+    def requests(self) -> int:
+        return sum(self.by_class)
 
 
 @dataclass(eq=False)
@@ -47,6 +77,7 @@ class Route:
     """WebSocket (or other upgraded) connections open right now."""
     active_requests: int = 0
     """Requests being answered right now (a long stream counts until it ends)."""
+    stats: RouteStats = field(default_factory=RouteStats)
 
     def __post_init__(self) -> None:
         self.response_header_names = frozenset(n.lower() for n, _ in self.response_headers)

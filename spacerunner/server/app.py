@@ -7,8 +7,9 @@ is not a Space's (`/spaces/<name>/...`) to it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -30,6 +31,8 @@ from spacerunner.defaults import DEFAULTS
 from spacerunner.errors import SpacerunnerError
 from spacerunner.server.facts import gallery_order, space_facts, tail_file
 from spacerunner.server.git import git_routes
+from spacerunner.server.history import History
+from spacerunner.server.metrics import CONTENT_TYPE, ServerMetrics
 from spacerunner.server.oidc import oidc_routes
 from spacerunner.server.signin import Bootstrap, signin_routes
 from spacerunner.server.web import error, may_change, page, problem_page, who
@@ -40,6 +43,8 @@ from spacerunner.supervisor.space import SpaceUnavailable
 def build_app(
     supervisor: Supervisor,
     *,
+    metrics: ServerMetrics | None = None,
+    history: History | None = None,
     gate: Gate,
     port: int,
     bootstrap: Bootstrap | None = None,
@@ -228,7 +233,7 @@ def build_app(
             kind = LogKind(request.path_params.get("kind", LogKind.RUN.value))
         except ValueError:
             return error("the logs of a Space are /logs/run and /logs/build", 404)
-        lines = _log_lines(space, supervisor, kind, tail, follow)
+        lines = _until(supervisor.closing, _log_lines(space, supervisor, kind, tail, follow))
         if sse:
             return StreamingResponse(
                 _as_sse(lines),
@@ -246,14 +251,39 @@ def build_app(
 
         async def events() -> AsyncIterator[bytes]:
             version = -1
-            while True:
+            while not supervisor.closing.is_set():
                 version = await supervisor.wait_changed(version, 15)
+                if supervisor.closing.is_set():
+                    return
                 spaces = facts_for(who(gate, request))
                 yield f"data: {json.dumps({'version': version, 'spaces': spaces})}\n\n".encode()
 
         return StreamingResponse(
             events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
         )
+
+    async def api_history(request: Request) -> Response:
+        """The last hour of the Space's memory, CPU and request rate (its page's charts)."""
+        identity, space = visible(request)
+        if space is None or history is None:
+            return not_found(request.path_params["name"], html=False, identity=identity)
+        return JSONResponse(history.of(space.name))
+
+    async def metrics_page(request: Request) -> Response:
+        """Prometheus' scrape target, for admins (``--metrics-address`` serves it openly)."""
+        identity = who(gate, request)
+        if metrics is None:
+            return error("this server keeps no metrics", 404)
+        if not identity.admin:
+            if not identity.signed_in:
+                return error(
+                    "metrics need an admin: 'Authorization: Bearer TOKEN' (the management "
+                    "token, or an admin's API token), or serve them on an address of their "
+                    "own with --metrics-address",
+                    401,
+                )
+            return error("metrics are for admins", 403)
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE)
 
     async def favicon(request: Request) -> Response:
         return Response(status_code=204)
@@ -293,12 +323,14 @@ def build_app(
             ),
             *git_routes(supervisor, gate, allow_create=allow_create),
             Route("/favicon.ico", favicon),
+            Route("/metrics", metrics_page),
             Route("/api/spaces", api_list),
             Route("/api/events", api_events),
             Route("/api/spaces/{name}", api_space),
             Route("/api/spaces/{name}/access", api_access, methods=["GET", "PUT"]),
             Route("/api/spaces/{name}/logs", api_logs),
             Route("/api/spaces/{name}/logs/{kind}", api_logs),
+            Route("/api/spaces/{name}/history", api_history),
             Route("/api/spaces/{name}/secrets", api_secrets),
             Route("/api/spaces/{name}/secrets/{key}", api_secrets, methods=["PUT", "DELETE"]),
             Route("/api/spaces/{name}/{action}", api_action, methods=["POST"]),
@@ -325,15 +357,37 @@ async def _log_lines(
     if not follow:
         return
     version = supervisor.version
-    while True:
+    closing = supervisor.closing
+    while not closing.is_set():
         log = space.log_of(kind)
         if log is not None:
             async for line in log.follow(history=tail):
                 yield line
             tail = 0
-        while space.log_of(kind) is log:  # wait for the next run's (or build's) log
+        while space.log_of(kind) is log and not closing.is_set():  # the next run's (or build's)
             version = await supervisor.wait_changed(version, 30)
-            await asyncio.sleep(0)
+
+
+async def _until(closing: asyncio.Event, stream: AsyncGenerator[str, None]) -> AsyncIterator[str]:
+    """``stream`` until it ends or ``closing`` is set (the server stops: the response then
+    ends cleanly instead of being cut)."""
+    closed = asyncio.ensure_future(closing.wait())
+    try:
+        while True:
+            step = asyncio.ensure_future(anext(stream))
+            await asyncio.wait({step, closed}, return_when=asyncio.FIRST_COMPLETED)
+            if not step.done():
+                step.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                    await step
+                return
+            try:
+                yield step.result()
+            except StopAsyncIteration:
+                return
+    finally:
+        closed.cancel()
+        await stream.aclose()
 
 
 async def _as_sse(lines: AsyncIterator[str]) -> AsyncIterator[bytes]:

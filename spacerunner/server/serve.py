@@ -27,12 +27,16 @@ from spacerunner.auth.upstream import UpstreamOIDC
 from spacerunner.backends.base import Upstream
 from spacerunner.backends.select import make_backend
 from spacerunner.defaults import DEFAULTS
+from spacerunner.errors import PortInUseError
 from spacerunner.launcher import Launcher, SpaceSettings
 from spacerunner.paths import state_dir as default_state_dir
 from spacerunner.proxy import ProxyServer, Route, Router
 from spacerunner.server.app import build_app
+from spacerunner.server.history import History
+from spacerunner.server.metrics import ServerMetrics
 from spacerunner.server.signin import Bootstrap
 from spacerunner.supervisor import Policy, Supervisor
+from spacerunner.supervisor.events import Listener
 from spacerunner.supervisor.secrets import SecretStore
 from spacerunner.supervisor.state import StateFile
 
@@ -54,6 +58,9 @@ class ServeOptions:
     """An OpenID Connect provider people may sign in with (``--oidc-issuer``...)."""
     allow_create: bool = False
     """A git push to a new name creates a Space owned by the pusher (``--allow-create``)."""
+    metrics_address: tuple[str, int] | None = None
+    """Where ``/metrics`` is also served to anyone who reaches it (``--metrics-address``);
+    on the server's own port it is for admins."""
     policy: Policy = field(default_factory=Policy)
     spaces: SpaceSettings = field(default_factory=SpaceSettings)
     state_dir: Path = field(default_factory=default_state_dir)
@@ -68,8 +75,10 @@ class _EmbeddedUvicorn(uvicorn.Server):
 
 
 class Portfolio:
-    def __init__(self, options: ServeOptions) -> None:
+    def __init__(self, options: ServeOptions, *, listeners: tuple[Listener, ...] = ()) -> None:
+        """``listeners``: called with every Space event from the first build on."""
         self.options = options
+        self.listeners = listeners
         self.token = (
             options.token or os.environ.get("SPACERUNNER_TOKEN") or secrets.token_urlsafe(18)
         )
@@ -85,8 +94,14 @@ class Portfolio:
         self.router = Router()
         self.proxy = ProxyServer(self.router, allowed_hosts=options.allowed_hosts, gate=self.gate)
         self.supervisor: Supervisor | None = None
+        self.metrics: ServerMetrics | None = None
+        self.history: History | None = None
         self._control: _EmbeddedUvicorn | None = None
         self._control_task: asyncio.Task[None] | None = None
+        self._metrics_server: _EmbeddedUvicorn | None = None
+        self._metrics_task: asyncio.Task[None] | None = None
+        self._history_task: asyncio.Task[None] | None = None
+        self.metrics_url: str | None = None
         self.server_file: Path | None = None
 
     @property
@@ -125,8 +140,15 @@ class Portfolio:
             secrets=SecretStore(options.state_dir / "secrets"),
             oauth=lambda name, oauth: space_variables(self.provider, name, oauth),
         )
+        for listener in self.listeners:
+            self.supervisor.events.subscribe(listener)
+        self.metrics = ServerMetrics(self.supervisor)
+        self.history = History(self.supervisor)
         await self.supervisor.start()
+        self._history_task = asyncio.create_task(self.history.run(), name="history")
         await self._start_control(port)
+        if options.metrics_address is not None:
+            await self._start_metrics(*options.metrics_address)
         self._write_server_file(port)
 
     async def _start_control(self, port: int) -> None:
@@ -134,6 +156,8 @@ class Portfolio:
         proto = self.proxy.forwarded_proto.decode()
         app = build_app(
             self.supervisor,
+            metrics=self.metrics,
+            history=self.history,
             gate=self.gate,
             port=port,
             bootstrap=self.bootstrap,
@@ -142,24 +166,30 @@ class Portfolio:
             upstream=self.options.upstream,
             allow_create=self.options.allow_create,
         )
-        config = uvicorn.Config(
-            app,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            http="httptools",
-            timeout_graceful_shutdown=1,
-        )
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
-        self._control = _EmbeddedUvicorn(config)
-        self._control_task = asyncio.create_task(self._control.serve(sockets=[sock]))
-        while not self._control.started:
-            if self._control_task.done():
-                self._control_task.result()
-            await asyncio.sleep(0.01)
+        self._control, self._control_task = await _embedded(app, sock)
         control_port = sock.getsockname()[1]
         self.router.add(Route(CONTROL, endpoint=Upstream("127.0.0.1", control_port), guarded=False))
+
+    async def _start_metrics(self, host: str, port: int) -> None:
+        """``/metrics`` on an address of its own, for a Prometheus that reaches it there."""
+        from prometheus_client import make_asgi_app
+
+        assert self.metrics is not None
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            sock.close()
+            raise PortInUseError(host, port) from exc
+        self._metrics_server, self._metrics_task = await _embedded(
+            make_asgi_app(self.metrics.registry), sock
+        )
+        bound = sock.getsockname()
+        self.metrics_url = f"http://{_url_host(bound[0])}:{bound[1]}/metrics"
 
     def _write_server_file(self, port: int) -> None:
         data = {
@@ -181,13 +211,19 @@ class Portfolio:
 
     async def close(self) -> None:
         try:
+            if self._history_task is not None:
+                self._history_task.cancel()
             if self.supervisor is not None:
                 await self.supervisor.close()
         finally:
-            if self._control is not None and self._control_task is not None:
-                self._control.should_exit = True
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self._control_task, 5)
+            for server, task in (
+                (self._control, self._control_task),
+                (self._metrics_server, self._metrics_task),
+            ):
+                if server is not None and task is not None:
+                    server.should_exit = True
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(task, 5)
             await self.proxy.close()
             self._remove_server_file()
 
@@ -200,3 +236,28 @@ class Portfolio:
             with contextlib.suppress(OSError, ValueError):
                 if json.loads(path.read_text()).get("pid") == os.getpid():
                     path.unlink()
+
+
+async def _embedded(
+    app: object, sock: socket.socket
+) -> tuple[_EmbeddedUvicorn, asyncio.Task[None]]:
+    """Serve the ASGI ``app`` on the bound ``sock`` in this event loop, once it listens."""
+    config = uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        http="httptools",
+        timeout_graceful_shutdown=1,
+    )
+    server = _EmbeddedUvicorn(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    return server, task
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

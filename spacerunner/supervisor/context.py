@@ -14,6 +14,7 @@ from spacerunner.config.model import OAuth
 from spacerunner.launcher import Launcher
 from spacerunner.proxy.routes import Router
 from spacerunner.supervisor.builds import BuildQueue
+from spacerunner.supervisor.events import EventHub
 from spacerunner.supervisor.policy import Policy
 from spacerunner.supervisor.secrets import SecretStore
 from spacerunner.supervisor.state import StateFile
@@ -52,6 +53,8 @@ class SpaceContext:
     clock: Clock = field(default_factory=Clock)
     builds: BuildQueue = field(default_factory=BuildQueue)
     """The server's queue of builds, shared by its Spaces."""
+    events: EventHub = field(default_factory=EventHub)
+    """Where each Space reports the steps of its life (the console, metrics listen)."""
     oauth: OAuthVariables | None = None
     """The variables of a Space with ``hf_oauth: true`` (its client of the server's OpenID
     provider); None: such Spaces get none, as outside Spaces."""

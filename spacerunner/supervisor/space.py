@@ -34,6 +34,7 @@ from spacerunner.errors import (
     ConfigError,
     SpacerunnerError,
     StartupTimeoutError,
+    cause,
     summary,
 )
 from spacerunner.launch.plan import LaunchPlan
@@ -41,6 +42,7 @@ from spacerunner.launcher import Placement
 from spacerunner.proxy.routes import Route
 from spacerunner.supervisor.builds import BuildState, BuildStatus
 from spacerunner.supervisor.context import SpaceContext
+from spacerunner.supervisor.events import Lifecycle, SpaceEvent, Trigger
 from spacerunner.supervisor.revision import fingerprint, git_revision
 from spacerunner.supervisor.state import process_identity
 from spacerunner.urls import space_host, space_mount
@@ -107,6 +109,10 @@ class ManagedSpace:
         self._early_output: list[bytes] = []
         self._next_revision: str | None = None
         """The git commit being built or started."""
+        self._build_began: float | None = None
+        """When the build under way got its turn (monotonic)."""
+        self._running_since: float | None = None
+        """When the app that serves became ready (monotonic)."""
         context.router.add(self.route)
         self.reload()
 
@@ -145,8 +151,20 @@ class ManagedSpace:
         """The latest log of that kind this server has (None: read its file)."""
         return self.log if kind is LogKind.RUN else self.build_log
 
+    def _emit(
+        self,
+        kind: Lifecycle,
+        *,
+        seconds: float | None = None,
+        detail: str | None = None,
+        trigger: Trigger | None = None,
+    ) -> None:
+        self.ctx.events.emit(SpaceEvent(self.name, kind, seconds, detail, trigger))
+
     def _set(self, state: SpaceState, reason: str | None) -> None:
-        self.state, self.reason = state, reason
+        if (state, reason) != (self.state, self.reason):
+            self.state, self.reason = state, reason
+            self.ctx.changed()  # at once: pages, the gallery and ps follow every change
         route = self.route
         if state is SpaceState.RUNNING and self.instance is not None:
             route.endpoint = self.instance.endpoint
@@ -179,6 +197,8 @@ class ManagedSpace:
             started = now  # a new build (or update)
         else:
             started = build.started_at
+        if state is BuildState.FAILED and (build is None or build.state is not BuildState.FAILED):
+            self._emit(Lifecycle.BUILD_FAILED, seconds=now - started, detail=error)
         self.build = BuildStatus(
             state=state,
             revision=self._next_revision,
@@ -199,7 +219,9 @@ class ManagedSpace:
             for data in self._early_output:
                 log.feed(data)
             self._early_output.clear()
+            self._build_began = self.ctx.clock.monotonic()
             self._building(BuildState.BUILDING)
+            self._emit(Lifecycle.BUILDING, detail=_short(self._next_revision))
             if self.instance is None and self.state in (SpaceState.SLEEPING, SpaceState.STARTING):
                 self._set(SpaceState.BUILDING, None)
 
@@ -234,6 +256,9 @@ class ManagedSpace:
                     self.build_log.close()
             if self.build is not None and self.build.state is BuildState.BUILDING:
                 self._building(BuildState.DONE)
+                began = self._build_began
+                took = self.ctx.clock.monotonic() - began if began is not None else None
+                self._emit(Lifecycle.BUILT, seconds=took, detail=_short(self._next_revision))
             return plan
 
     def prebuild(self) -> None:
@@ -273,14 +298,15 @@ class ManagedSpace:
             await asyncio.shield(self._restart_task)
             if self.route.endpoint is not None:
                 return self.route.endpoint
-        return await self.start()
+        return await self.start(Trigger.VISIT)
 
-    async def start(self) -> Endpoint:
-        """Start the Space, or join the start already under way (one start for many callers)."""
+    async def start(self, trigger: Trigger = Trigger.VISIT) -> Endpoint:
+        """Start the Space, or join the start already under way (one start for many callers;
+        ``trigger``: what asks for it, as reported)."""
         if self.state is SpaceState.ERROR and self.config is None:
             raise SpaceUnavailable(self.route.down_reason)
         if self._start_task is None or self._start_task.done():
-            self._start_task = asyncio.create_task(self._start(), name=f"start:{self.name}")
+            self._start_task = asyncio.create_task(self._start(trigger), name=f"start:{self.name}")
         return await asyncio.shield(self._start_task)
 
     def _placement(self, config: SpaceConfig) -> Placement:
@@ -300,7 +326,7 @@ class ManagedSpace:
             host_ports=host_ports,
         )
 
-    async def _start(self) -> Endpoint:
+    async def _start(self, trigger: Trigger) -> Endpoint:
         prebuild = self._prebuild_task
         if prebuild is not None and not prebuild.done():
             with contextlib.suppress(asyncio.CancelledError):
@@ -314,6 +340,8 @@ class ManagedSpace:
             assert config is not None
             self._set(SpaceState.STARTING, None)
             self.started_at, self.ready_at = self.ctx.clock.time(), None
+            began = self.ctx.clock.monotonic()
+            self._emit(Lifecycle.STARTING, trigger=trigger)
             self._expected_exit = False
             self._exit_reason = None
             try:
@@ -324,6 +352,7 @@ class ManagedSpace:
             except (SpacerunnerError, OSError) as exc:
                 self._fail(summary(exc))
                 raise SpaceUnavailable(self.route.down_reason) from exc
+            self._emit(Lifecycle.STARTED, seconds=self.ctx.clock.monotonic() - began)
             self.route.apply(plan, config)
             self.instance = instance
             self.log = instance.log
@@ -340,7 +369,7 @@ class ManagedSpace:
                     raise
                 self._fail(summary(exc))
                 raise SpaceUnavailable(self.route.down_reason) from exc
-            self._running(instance)
+            self._running(instance, trigger, self.ctx.clock.monotonic() - began)
             return instance.endpoint
 
     async def _until_ready(self, instance: Instance, config: SpaceConfig) -> None:
@@ -352,12 +381,13 @@ class ManagedSpace:
             await asyncio.shield(instance.stop(self.ctx.policy.stop_grace))
             raise
 
-    def _running(self, instance: Instance) -> None:
-        """``instance`` is ready: it serves, and is watched from now on."""
+    def _running(self, instance: Instance, trigger: Trigger, took: float) -> None:
+        """``instance`` is ready (``took`` seconds after its start began): it serves, and is
+        watched from now on."""
         self.ready_at = self.ctx.clock.time()
-        self.route.last_active = self.ctx.clock.monotonic()
+        self._running_since = self.route.last_active = self.ctx.clock.monotonic()
         self._set(SpaceState.RUNNING, None)
-        self.ctx.changed()
+        self._emit(Lifecycle.READY, seconds=took, trigger=trigger)
         self._spawn(self._watch(instance))
         if self.ctx.policy.health_interval > 0:
             self._spawn(self._health(instance))
@@ -365,7 +395,7 @@ class ManagedSpace:
     def _fail(self, reason: str) -> None:
         self.last_exit = reason
         self._set(SpaceState.ERROR, reason)
-        self.ctx.changed()
+        self._emit(Lifecycle.FAILED, detail=reason)
 
     def _spawn(self, coro: object) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
@@ -425,6 +455,7 @@ class ManagedSpace:
             self._building(BuildState.FAILED, reason)
             return
         old.log.note(f"{why}: building the new revision while this one serves")
+        began = self.ctx.clock.monotonic()
         try:
             plan = await self._prepare(config)
             if not self.ctx.launcher.backend.side_by_side(plan):
@@ -438,7 +469,7 @@ class ManagedSpace:
             old.log.note(f"the new revision failed: {reason}; this one serves on")
             self._building(BuildState.FAILED, reason)
             return
-        self._switch(config, new, files)
+        self._switch(config, new, files, began)
 
     async def _start_new(self, config: SpaceConfig, plan: LaunchPlan) -> Instance:
         """Start ``plan`` beside the app that serves and wait until it is ready (stopped
@@ -462,7 +493,7 @@ class ManagedSpace:
         self.route.apply(plan, config)
         return new
 
-    def _switch(self, config: SpaceConfig, new: Instance, files: str) -> None:
+    def _switch(self, config: SpaceConfig, new: Instance, files: str, began: float) -> None:
         """``new`` takes new requests and connections; the app it replaces finishes its own."""
         old = self.instance
         for task in (self._restart_task, self._start_task):
@@ -472,7 +503,9 @@ class ManagedSpace:
         self.instance, self.log = new, new.log
         self._files, self.revision = files, self._next_revision
         self.started_at = new.created_at
-        self._running(new)
+        took = self.ctx.clock.monotonic() - began
+        self._running(new, Trigger.REVISION, took)
+        self._emit(Lifecycle.SWITCHED, seconds=took, detail=_short(self.revision))
         if old is not None and not old.ended:
             old.log.note("the new revision serves; finishing what this one answers, then stop")
             self._retiring.add(old)
@@ -505,9 +538,14 @@ class ManagedSpace:
         self.instance = None
         self._remember_pids()
         reason = self._exit_reason or status.reason or "ended"
+        if self._exit_reason is None and status.limit_exceeded is None:
+            found = cause(instance.log.tail(40))  # what the app said as it ended
+            reason = f"{reason}: {found}" if found else reason
         self.last_exit = reason
         policy = self.ctx.policy
         now = self.ctx.clock.monotonic()
+        since = self._running_since
+        self._emit(Lifecycle.CRASHED, seconds=now - since if since else None, detail=reason)
         self.crashes.append(now)
         while self.crashes and now - self.crashes[0] > policy.crash_window:
             self.crashes.popleft()
@@ -520,14 +558,14 @@ class ManagedSpace:
         delay = policy.backoff(len(self.crashes))
         self._set(SpaceState.RESTARTING, f"{reason}; restarting in {delay:g}s")
         instance.log.note(f"crashed ({reason}); restarting in {delay:g}s")
+        self._emit(Lifecycle.RESTARTING, seconds=delay)
         self._restart_task = asyncio.create_task(self._restart_after(delay))
-        self.ctx.changed()
 
     async def _restart_after(self, delay: float) -> None:
         await self.ctx.clock.sleep(delay)
         self.restarts += 1
         with contextlib.suppress(SpaceUnavailable):
-            await self.start()
+            await self.start(Trigger.RESTART)
 
     async def _health(self, instance: Instance) -> None:
         policy = self.ctx.policy
@@ -546,9 +584,12 @@ class ManagedSpace:
 
     # --- stopping ---
 
-    async def stop(self, *, sleep: bool = False, remember: bool = True) -> None:
+    async def stop(
+        self, *, sleep: bool = False, remember: bool = True, why: str | None = None
+    ) -> None:
         """Stop the app: asleep (wakes on the next request) or stopped (until an admin starts
-        it). ``remember`` records that choice for the next server (a shutdown does not)."""
+        it). ``remember`` records that choice for the next server (a shutdown does not);
+        ``why`` is reported (default: an admin asked)."""
         current = asyncio.current_task()
         for task in (self._update_task, self._prebuild_task, self._start_task, self._restart_task):
             if task is not None and not task.done() and task is not current:
@@ -557,7 +598,7 @@ class ManagedSpace:
                     await task
         self._restart_task = None
         async with self._lock:
-            instance = self.instance
+            instance, was = self.instance, self.state
             grace = self.ctx.policy.stop_grace
             if instance is not None or self._retiring:
                 self._expected_exit = True
@@ -570,9 +611,14 @@ class ManagedSpace:
             if self.state is SpaceState.ERROR and self.config is None:
                 return
             if sleep:
-                self._set(SpaceState.SLEEPING, "asleep after being idle")
+                self._set(SpaceState.SLEEPING, f"asleep: {why or 'put to sleep by an admin'}")
             else:
                 self._set(SpaceState.STOPPED, "stopped by an admin")
+            since = self._running_since
+            ran = self.ctx.clock.monotonic() - since if instance is not None and since else None
+            if instance is not None or (not sleep and was is not SpaceState.STOPPED):
+                kind = Lifecycle.SLEEPING if sleep else Lifecycle.STOPPED
+                self._emit(kind, seconds=ran, detail=why or "an admin asked")
         record = self.ctx.state.record(self.name)
         if remember and record.stopped != (not sleep):
             record.stopped = not sleep
@@ -588,10 +634,10 @@ class ManagedSpace:
         if self.state in (SpaceState.STOPPED, SpaceState.ERROR) and self.config is not None:
             self.crashes.clear()
             self._set(SpaceState.SLEEPING, None)
-        await self.start()
+        await self.start(Trigger.ADMIN)
 
     async def restart(self) -> None:
-        await self.stop(sleep=True)
+        await self.stop(sleep=True, why="restarting")
         await self.admin_start()
 
     def idle_for(self, now: float) -> float:
@@ -601,7 +647,12 @@ class ManagedSpace:
         return now - route.last_active
 
     async def close(self) -> None:
-        await self.stop(sleep=True, remember=False)
+        await self.stop(sleep=True, remember=False, why="the server is stopping")
         for task in list(self._tasks):
             task.cancel()
         self.ctx.router.remove(self.name)
+
+
+def _short(revision: str | None) -> str | None:
+    """A git commit as people read it (its first 12 hex digits)."""
+    return f"revision {revision[:12]}" if revision else None

@@ -17,6 +17,7 @@ from spacerunner.proxy.routes import Router
 from spacerunner.supervisor.builds import BuildQueue
 from spacerunner.supervisor.context import Clock, OAuthVariables, SpaceContext
 from spacerunner.supervisor.discovery import discover
+from spacerunner.supervisor.events import EventHub, Lifecycle, SpaceEvent
 from spacerunner.supervisor.policy import Policy
 from spacerunner.supervisor.revision import ignored
 from spacerunner.supervisor.secrets import SecretStore
@@ -48,6 +49,8 @@ class Supervisor:
         self.router = router
         self.state = state
         self.policy = policy or Policy()
+        self.events = EventHub()
+        """Every step of every Space's life (subscribe to follow them)."""
         self.context = SpaceContext(
             launcher=launcher,
             router=router,
@@ -59,6 +62,7 @@ class Supervisor:
             secrets=secrets,
             clock=clock or Clock(),
             builds=BuildQueue(self.policy.max_builds),
+            events=self.events,
             oauth=oauth,
         )
         self.spaces: dict[str, ManagedSpace] = {}
@@ -69,6 +73,9 @@ class Supervisor:
         self._stop_watching = asyncio.Event()
         self._closing: set[asyncio.Future[None]] = set()
         """Spaces whose folders went away, being stopped."""
+        self._started = False
+        self.closing = asyncio.Event()
+        """Set when the server begins to stop: streams to clients end then."""
 
     @property
     def backend(self) -> Backend:
@@ -83,11 +90,14 @@ class Supervisor:
                 "ended %d app processes a previous server left running: %s", len(ended), ended
             )
         self.refresh()
+        self._started = True  # Spaces found from now on are reported as added
         self._tasks.append(asyncio.create_task(self._idle_loop(), name="idle"))
         if self.policy.watch:
             self._tasks.append(asyncio.create_task(self._watch_loop(), name="watch"))
 
     async def close(self) -> None:
+        self.closing.set()
+        self._changed.set()
         self._stop_watching.set()
         for task in self._tasks:
             task.cancel()
@@ -110,7 +120,7 @@ class Supervisor:
 
     async def wait_changed(self, version: int, timeout: float) -> int:
         """Wait until :attr:`version` moves past ``version`` (or ``timeout``); returns it."""
-        if self.version == version:
+        if self.version == version and not self.closing.is_set():
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), timeout)
@@ -130,10 +140,13 @@ class Supervisor:
                     space.mark_stopped()
                 self.spaces[name] = space
                 added.append(name)
+                if self._started:
+                    self.events.emit(SpaceEvent(name, Lifecycle.ADDED, detail=str(item.path)))
         gone = [name for name in self.spaces if name not in found]
         for name in gone:
             space = self.spaces.pop(name)
             self.router.remove(name)  # gone from the URLs at once; its app stops meanwhile
+            self.events.emit(SpaceEvent(name, Lifecycle.REMOVED, detail="its folder is gone"))
             task = asyncio.ensure_future(space.close())
             self._closing.add(task)
             task.add_done_callback(self._closed)
@@ -206,4 +219,4 @@ class Supervisor:
                 if space.state is SpaceState.RUNNING and space.idle_for(now) > idle:
                     if space.instance is not None:
                         space.instance.log.note(f"idle for {idle:g}s; going to sleep")
-                    await space.stop(sleep=True)
+                    await space.stop(sleep=True, why=f"idle for {idle:g}s")

@@ -16,6 +16,7 @@ from spacerunner.launcher import Launcher, SpaceSettings
 from spacerunner.limits import LimitSettings
 from spacerunner.proxy.routes import Router
 from spacerunner.supervisor.context import SpaceContext
+from spacerunner.supervisor.events import Lifecycle, SpaceEvent, Trigger
 from spacerunner.supervisor.policy import Policy
 from spacerunner.supervisor.space import ManagedSpace, SpaceState, SpaceUnavailable
 from spacerunner.supervisor.state import StateFile
@@ -32,6 +33,9 @@ class Harness:
         self.backend = FakeBackend(tmp / "logs", auto_ready=auto_ready)
         self.clock = FakeClock()
         self.changes = 0
+        self.seen: list[tuple[SpaceState, str | None]] = []
+        """The state at each change the server was told of."""
+        self.events: list[SpaceEvent] = []
         settings = SpaceSettings(env_mode=EnvMode.CURRENT, limits=LimitSettings(enabled=False))
         self.router = Router()
         self.context = SpaceContext(
@@ -43,10 +47,17 @@ class Harness:
             changed=self._changed,
             clock=self.clock,
         )
+        self.context.events.subscribe(self.events.append)
         self.space = ManagedSpace("demo", folder, self.context)
 
     def _changed(self) -> None:
         self.changes += 1
+        space = getattr(self, "space", None)
+        if space is not None:
+            self.seen.append((space.state, space.reason))
+
+    def kinds(self) -> list[Lifecycle]:
+        return [event.kind for event in self.events]
 
     async def until(self, check: Callable[[], bool]) -> None:
         await until(check, lambda: f"state {self.space.state}: {self.space.reason}")
@@ -263,5 +274,86 @@ def test_ended_instances_leave_the_backend(tmp_path: Path) -> None:
             await h.crash_and_settle(h.backend.latest)
         assert len(h.backend.started) == 6
         assert h.backend.instances == {h.backend.latest}  # only the live one is kept
+
+    run(tmp_path, test)
+
+
+# --- events: every state change told at once, every step of a Space's life reported ---
+
+
+def test_every_state_change_is_told_at_once(tmp_path: Path) -> None:
+    async def test(h: Harness) -> None:
+        await h.space.wake()
+        instance = h.backend.latest
+        await h.crash_and_settle(instance)
+        await h.space.stop(sleep=True, why="idle for 30s")
+        states = [state for state, _ in h.seen]
+        # each state the Space went through was current when the server was told
+        for state in ("starting", "running", "restarting", "stopping", "sleeping"):
+            assert SpaceState(state) in states, states
+        assert states[-1] is SpaceState.SLEEPING
+        assert h.seen[-1][1] == "asleep: idle for 30s"
+
+    run(tmp_path, test)
+
+
+def test_a_start_crash_restart_and_sleep_are_reported_with_timings(tmp_path: Path) -> None:
+    async def test(h: Harness) -> None:
+        h.backend.on_start = lambda _: h.clock.advance(1.5)  # the app takes 1.5 s to start
+        await h.space.wake()
+        assert h.kinds() == [Lifecycle.STARTING, Lifecycle.STARTED, Lifecycle.READY]
+        starting, started, ready = h.events
+        assert starting.trigger is Trigger.VISIT and ready.trigger is Trigger.VISIT
+        assert started.seconds == pytest.approx(1.5) and ready.seconds == pytest.approx(1.5)
+        h.events.clear()
+        h.clock.advance(60)
+        instance = h.backend.latest
+        instance.log.feed(b"Traceback (most recent call last):\n  File \"app.py\"\n")
+        instance.log.feed(b"ValueError: the model is gone\n")
+        await h.crash_and_settle(instance)
+        crashed = h.events[0]
+        assert crashed.kind is Lifecycle.CRASHED
+        assert crashed.seconds == pytest.approx(60)
+        assert crashed.detail == "exited with code 1: ValueError: the model is gone"
+        assert h.space.last_exit == crashed.detail  # the reason everywhere names the cause
+        assert h.kinds()[1:] == [
+            Lifecycle.RESTARTING,
+            Lifecycle.STARTING,
+            Lifecycle.STARTED,
+            Lifecycle.READY,
+        ]
+        assert h.events[2].trigger is Trigger.RESTART
+        h.events.clear()
+        await h.space.stop(sleep=True, why="idle for 30m")
+        assert [(e.kind, e.detail) for e in h.events] == [(Lifecycle.SLEEPING, "idle for 30m")]
+        h.events.clear()
+        await h.space.stop(sleep=False)
+        assert [(e.kind, e.detail) for e in h.events] == [(Lifecycle.STOPPED, "an admin asked")]
+        await h.space.stop(sleep=False)  # already stopped: nothing more to report
+        assert len(h.events) == 1
+
+    run(tmp_path, test)
+
+
+def test_builds_and_failures_are_reported(tmp_path: Path) -> None:
+    async def test(h: Harness) -> None:
+        h.backend.needs_build.add("demo")
+        await h.space.wake()
+        assert h.kinds()[:4] == [
+            Lifecycle.STARTING,
+            Lifecycle.BUILDING,
+            Lifecycle.BUILT,
+            Lifecycle.STARTED,
+        ]
+        await h.space.stop(sleep=True)
+        h.events.clear()
+        h.backend.needs_build.add("demo")
+        h.backend.build_error = "pip could not find torch==9"
+        with pytest.raises(SpaceUnavailable):
+            await h.space.wake()
+        failed = [e for e in h.events if e.kind is Lifecycle.BUILD_FAILED]
+        assert len(failed) == 1 and "torch==9" in (failed[0].detail or "")
+        assert h.kinds()[-1] is Lifecycle.FAILED
+        assert h.space.state is SpaceState.ERROR
 
     run(tmp_path, test)

@@ -1,0 +1,99 @@
+"""The last hour of each Space's memory, CPU and request rate, for the charts of its page.
+
+Sampled every :data:`SAMPLE_EVERY` seconds while the server runs; :data:`KEPT` samples per
+Space (bounded memory, whatever the uptime). A Space that does not run has samples without
+memory and CPU (its chart shows a gap), so the hour shows when it slept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from spacerunner.supervisor import Supervisor
+
+SAMPLE_EVERY = 10.0
+"""Seconds between samples."""
+KEPT = 360
+"""Samples kept per Space: an hour."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    at: float
+    """Unix time."""
+    memory: int | None
+    """Bytes in use by the app (None: not running)."""
+    cpu_percent: float | None
+    """Of one core, over the time since the previous sample."""
+    requests_per_second: float
+
+
+@dataclass
+class _Track:
+    samples: deque[Sample]
+    last: tuple[float, float | None, int] | None = None
+    """(monotonic time, CPU seconds, requests) at the previous sample."""
+    limits: dict[str, Any] | None = None
+    """The limits the app last ran with."""
+
+
+class History:
+    def __init__(self, supervisor: Supervisor, *, keep: int = KEPT) -> None:
+        self.supervisor = supervisor
+        self.keep = keep
+        self._tracks: dict[str, _Track] = {}
+
+    def sample(self, now: float | None = None, monotonic: float | None = None) -> None:
+        """Take one sample of every Space (and forget the Spaces that went)."""
+        now = time.time() if now is None else now
+        monotonic = time.monotonic() if monotonic is None else monotonic
+        spaces = self.supervisor.spaces
+        for gone in self._tracks.keys() - spaces.keys():
+            del self._tracks[gone]
+        for name, space in spaces.items():
+            track = self._tracks.get(name)
+            if track is None:
+                track = self._tracks[name] = _Track(deque(maxlen=self.keep))
+            usage = space.instance.usage() if space.instance is not None else None
+            memory = usage.get("memory") if usage else None
+            cpu_seconds = usage.get("cpu_seconds") if usage else None
+            if usage and usage.get("limits"):
+                track.limits = usage["limits"]
+            requests = space.route.stats.requests
+            cpu_percent, rate = None, 0.0
+            if track.last is not None and monotonic > track.last[0]:
+                elapsed = monotonic - track.last[0]
+                rate = max(0, requests - track.last[2]) / elapsed
+                if cpu_seconds is not None and track.last[1] is not None:
+                    cpu_percent = max(0.0, 100 * (cpu_seconds - track.last[1]) / elapsed)
+            track.last = (monotonic, cpu_seconds, requests)
+            track.samples.append(
+                Sample(
+                    at=round(now, 1),
+                    memory=memory,
+                    cpu_percent=round(cpu_percent, 1) if cpu_percent is not None else None,
+                    requests_per_second=round(rate, 3),
+                )
+            )
+
+    def of(self, name: str) -> dict[str, Any]:
+        """What the charts of Space ``name`` draw: its samples (oldest first) and limits."""
+        track = self._tracks.get(name)
+        return {
+            "every": SAMPLE_EVERY,
+            "limits": track.limits if track is not None else None,
+            "samples": [
+                [s.at, s.memory, s.cpu_percent, s.requests_per_second]
+                for s in (track.samples if track is not None else ())
+            ],
+        }
+
+    async def run(self, every: float = SAMPLE_EVERY) -> None:
+        """Sample every ``every`` seconds until cancelled."""
+        while True:
+            self.sample()
+            await asyncio.sleep(every)
