@@ -308,7 +308,7 @@ def test_a_start_crash_restart_and_sleep_are_reported_with_timings(tmp_path: Pat
         h.events.clear()
         h.clock.advance(60)
         instance = h.backend.latest
-        instance.log.feed(b"Traceback (most recent call last):\n  File \"app.py\"\n")
+        instance.log.feed(b'Traceback (most recent call last):\n  File "app.py"\n')
         instance.log.feed(b"ValueError: the model is gone\n")
         await h.crash_and_settle(instance)
         crashed = h.events[0]
