@@ -372,21 +372,25 @@ async def _until(closing: asyncio.Event, stream: AsyncGenerator[str, None]) -> A
     """``stream`` until it ends or ``closing`` is set (the server stops: the response then
     ends cleanly instead of being cut)."""
     closed = asyncio.ensure_future(closing.wait())
+    step: asyncio.Future[str] | None = None
     try:
         while True:
             step = asyncio.ensure_future(anext(stream))
             await asyncio.wait({step, closed}, return_when=asyncio.FIRST_COMPLETED)
             if not step.done():
-                step.cancel()
-                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                    await step
                 return
             try:
-                yield step.result()
+                line = step.result()
             except StopAsyncIteration:
                 return
+            step = None
+            yield line
     finally:
         closed.cancel()
+        if step is not None and not step.done():  # closing, or the client went away
+            step.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                await step
         await stream.aclose()
 
 

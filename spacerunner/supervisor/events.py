@@ -44,6 +44,9 @@ class Trigger(StrEnum):
     ADMIN = "an admin"
     RESTART = "a restart after a crash"
     REVISION = "a new revision"
+    REGISTERED = "registration"
+    """Spaces that cost nothing while idle (static files) serve from the moment they are
+    found."""
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from pathlib import Path
 from spacerunner.backends.base import Endpoint, Instance
 from spacerunner.backends.logs import AppLog, LogKind
 from spacerunner.config import SpaceConfig, load_space
+from spacerunner.config.model import Sdk
 from spacerunner.config.header import README
 from spacerunner.errors import (
     AppExitedError,
@@ -60,6 +61,10 @@ class SpaceState(StrEnum):
     STOPPING = "stopping"
     STOPPED = "stopped"
     ERROR = "error"
+
+
+_BEFORE_RUNNING = frozenset({SpaceState.SLEEPING, SpaceState.BUILDING, SpaceState.STARTING})
+"""States in which a build under way is what the Space is doing."""
 
 
 class SpaceUnavailable(SpacerunnerError):
@@ -139,6 +144,12 @@ class ManagedSpace:
             self._set(self.state, self.reason)
 
     @property
+    def always_on(self) -> bool:
+        """Whether it serves from registration and never sleeps: a static Space, whose files
+        the proxy serves (no process, nothing to save by sleeping), as on Spaces."""
+        return self.config is not None and self.config.sdk is Sdk.STATIC
+
+    @property
     def title(self) -> str:
         return self.config.title if self.config is not None else self.name
 
@@ -213,6 +224,8 @@ class ManagedSpace:
         """A build's place in the server's queue: it shows as this Space's build, with its log
         from the moment its turn comes (notes written before it go first)."""
         self._building(BuildState.QUEUED)
+        if self.instance is None and self.state in (SpaceState.SLEEPING, SpaceState.STARTING):
+            self._set(SpaceState.BUILDING, "waiting for another Space's build to finish")
 
         def turn() -> None:
             log = self.build_log = self.ctx.launcher.backend.open_log(self.name, LogKind.BUILD)
@@ -222,7 +235,7 @@ class ManagedSpace:
             self._build_began = self.ctx.clock.monotonic()
             self._building(BuildState.BUILDING)
             self._emit(Lifecycle.BUILDING, detail=_short(self._next_revision))
-            if self.instance is None and self.state in (SpaceState.SLEEPING, SpaceState.STARTING):
+            if self.instance is None and self.state in _BEFORE_RUNNING:
                 self._set(SpaceState.BUILDING, None)
 
         async with self.ctx.builds.place(turn):
@@ -284,7 +297,9 @@ class ManagedSpace:
         starting = self._start_task is not None and not self._start_task.done()
         if self.state is SpaceState.BUILDING and not starting:
             self._set(SpaceState.SLEEPING, None)
-            self.ctx.changed()
+        if self.always_on and self.state is SpaceState.SLEEPING and not starting:
+            with contextlib.suppress(SpaceUnavailable):
+                await self.start(Trigger.REGISTERED)
 
     # --- starting ---
 

@@ -216,7 +216,9 @@ class Supervisor:
                 continue
             now = time.monotonic()
             for space in list(self.spaces.values()):
-                if space.state is SpaceState.RUNNING and space.idle_for(now) > idle:
+                if space.always_on or space.state is not SpaceState.RUNNING:
+                    continue
+                if space.idle_for(now) > idle:
                     if space.instance is not None:
                         space.instance.log.note(f"idle for {idle:g}s; going to sleep")
                     await space.stop(sleep=True, why=f"idle for {idle:g}s")
