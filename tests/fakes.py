@@ -84,6 +84,7 @@ class FakeInstance(Instance):
         if not self.ended:
             self.log.note("crashing (fake)")
             self._ended(code)
+            self.log.close()  # as real backends close an ended app's log
 
     async def wait_ready(self, timeout: float | None = None) -> None:
         ended = asyncio.ensure_future(self.wait())
@@ -111,6 +112,7 @@ class FakeInstance(Instance):
             if self.stop_gate is not None:
                 await self.stop_gate.wait()
             self._ended(-15)
+            self.log.close()
         return await self.wait()
 
 

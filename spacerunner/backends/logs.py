@@ -56,10 +56,12 @@ class AppLog:
         lines = [*self._lines, self._partial] if self._partial else list(self._lines)
         return lines[-n:] if n > 0 else []
 
-    async def follow(self, *, history: int = 0) -> AsyncIterator[str]:
-        """The last ``history`` lines, then every new line until the log closes."""
+    async def follow(self, *, history: int | None = 0) -> AsyncIterator[str]:
+        """The last ``history`` lines (None: every line kept), then every new line until the
+        log closes."""
         queue: asyncio.Queue[str | None] = asyncio.Queue()
-        for line in list(self._lines)[-history:] if history else []:
+        kept = list(self._lines)
+        for line in kept if history is None else kept[-history:] if history else []:
             queue.put_nowait(line)
         if self.closed:
             queue.put_nowait(None)

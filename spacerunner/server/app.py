@@ -344,12 +344,14 @@ async def _log_lines(
     space: ManagedSpace, supervisor: Supervisor, kind: LogKind, tail: int, follow: bool
 ) -> AsyncIterator[str]:
     """The last ``tail`` lines of the Space's ``kind`` log, then (with ``follow``) new lines
-    across restarts and rebuilds."""
+    across restarts and rebuilds: each later run's (or build's) log from its first line, the
+    notes written before the app was handed to the supervisor included."""
     log = space.log_of(kind)
+    history: int | None = tail  # of the log there is now
     if log is None:
         for line in tail_file(log_path(supervisor.backend.log_dir, space.name, kind), tail):
             yield line
-        tail = 0
+        history = None  # the first log to come is a new one
     elif not follow:
         for line in log.tail(tail):
             yield line
@@ -361,9 +363,9 @@ async def _log_lines(
     while not closing.is_set():
         log = space.log_of(kind)
         if log is not None:
-            async for line in log.follow(history=tail):
+            async for line in log.follow(history=history):
                 yield line
-            tail = 0
+            history = None  # a next run's (or build's) log: from its first line on
         while space.log_of(kind) is log and not closing.is_set():  # the next run's (or build's)
             version = await supervisor.wait_changed(version, 30)
 

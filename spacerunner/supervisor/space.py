@@ -28,8 +28,8 @@ from pathlib import Path
 from spacerunner.backends.base import Endpoint, Instance
 from spacerunner.backends.logs import AppLog, LogKind
 from spacerunner.config import SpaceConfig, load_space
-from spacerunner.config.model import Sdk
 from spacerunner.config.header import README
+from spacerunner.config.model import Sdk
 from spacerunner.errors import (
     AppExitedError,
     ConfigError,

@@ -12,9 +12,10 @@ from starlette.testclient import TestClient
 
 from spacerunner.auth import TeamFiles
 from spacerunner.auth.gate import Gate
+from spacerunner.backends.logs import LogKind
 from spacerunner.cli.console import Console, Verbosity, describe
 from spacerunner.proxy.routes import LATENCY_BUCKETS, RouteStats
-from spacerunner.server.app import build_app
+from spacerunner.server.app import _log_lines, build_app
 from spacerunner.server.history import History
 from spacerunner.server.metrics import ServerMetrics
 from spacerunner.supervisor import Supervisor
@@ -202,5 +203,38 @@ def test_history_keeps_an_hour_of_samples_per_space(tmp_path: Path) -> None:
         history.sample(now=2000.0, monotonic=100.0)
         assert history.of("other")["samples"] == []
         await supervisor.close()
+
+    asyncio.run(main())
+
+
+# --- following logs ---
+
+
+def test_following_a_log_before_the_app_starts_shows_its_first_lines(tmp_path: Path) -> None:
+    """``logs -f`` attached while a Space builds (no run log yet) sees the start-up notes the
+    backend wrote before the app was handed to the supervisor, and every line after."""
+
+    async def main() -> None:
+        supervisor, backend = served(tmp_path)
+        demo = supervisor.spaces["demo"]
+        backend.on_start = lambda instance: instance.log.note("limit: memory 200M: enforced")
+        seen: list[str] = []
+
+        async def follow() -> None:
+            async for line in _log_lines(demo, supervisor, LogKind.RUN, 200, True):
+                seen.append(line)
+
+        task = asyncio.create_task(follow())
+        await asyncio.sleep(0.01)
+        await demo.wake()
+        assert demo.log is not None
+        demo.log.feed(b"Running on local URL: http://127.0.0.1:7860\n")
+        await until(lambda: any("Running on" in line for line in seen), lambda: str(seen))
+        assert seen[0] == "[spacerunner] limit: memory 200M: enforced"
+        # and the next run's log from its first line, too
+        await demo.restart()
+        await until(lambda: sum("limit: memory" in line for line in seen) == 2, lambda: str(seen))
+        await supervisor.close()
+        await asyncio.wait_for(task, 5)  # the server stopping ends the stream
 
     asyncio.run(main())
