@@ -7,8 +7,13 @@ import getpass
 import json
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import psutil
 
 from spacerunner.backends.logs import LogKind
 from spacerunner.errors import SpacerunnerError
@@ -19,26 +24,82 @@ from spacerunner.urls import space_api
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", help="the server (default: the one started last on this machine)")
-    parser.add_argument("--token", help="management token (default: from the server file)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        help="the server on this machine listening on PORT (default: the only one running, "
+        "or the one started last)",
+    )
+    parser.add_argument("--url", help="the server's URL (another machine, or a proxy in front)")
+    parser.add_argument(
+        "--token",
+        help="management token (default: the one the server on that port wrote for this user)",
+    )
+
+
+@dataclass(frozen=True)
+class RunningServer:
+    """A ``spacerunner serve`` of this machine, from the file it keeps while it runs."""
+
+    url: str
+    port: int
+    pid: int
+    token: str | None
+    started: float
+
+
+def running_servers(root: Path | None = None) -> list[RunningServer]:
+    """The servers whose files say they run and whose process is alive, oldest first."""
+    found = []
+    for path in sorted(((root or state_dir()) / "serve").glob("*/server.json")):
+        try:
+            data = json.loads(path.read_text())
+            server = RunningServer(
+                url=str(data["url"]).rstrip("/"),
+                port=int(data["port"]),
+                pid=int(data["pid"]),
+                token=data.get("token"),
+                started=path.stat().st_mtime,
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if psutil.pid_exists(server.pid):
+            found.append(server)
+    return sorted(found, key=lambda s: s.started)
 
 
 def _server(args: argparse.Namespace) -> tuple[str, str | None]:
-    url, token = args.url, args.token
-    if url is None or token is None:
-        path = state_dir() / "server.json"
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            if url is None:
-                raise SpacerunnerError(
-                    f"no running 'spacerunner serve' found ({path} is missing). Fix: start one, "
-                    "or pass --url and --token."
-                ) from exc
-            data = {}
-        url = url or data.get("url")
-        token = token or data.get("token")
-    return str(url).rstrip("/"), token
+    """The URL and token of the server the command talks to."""
+    servers = running_servers()
+    if args.url is not None:
+        port = urllib.parse.urlsplit(args.url).port
+        same = [s for s in servers if s.port == port]
+        token = args.token or (same[0].token if same else None)
+        return args.url.rstrip("/"), token
+    if args.port is not None:
+        chosen = [s for s in servers if s.port == args.port]
+        if not chosen:
+            running = ", ".join(str(s.port) for s in servers) or "none"
+            raise SpacerunnerError(
+                f"no 'spacerunner serve' on port {args.port} here (running: {running}). Fix: "
+                "pass the port of a running server, or --url and --token for another machine."
+            )
+        server = chosen[0]
+    elif not servers:
+        raise SpacerunnerError(
+            f"no running 'spacerunner serve' found (none in {state_dir() / 'serve'}). Fix: "
+            "start one, or pass --url and --token."
+        )
+    else:
+        server = servers[-1]
+        if len(servers) > 1:
+            ports = ", ".join(str(s.port) for s in servers)
+            print(
+                f"spacerunner: {len(servers)} servers run here (ports {ports}); this is the "
+                f"one on {server.port}, started last. Pass --port to choose.",
+                file=sys.stderr,
+            )
+    return server.url, args.token or server.token
 
 
 def _request(args: argparse.Namespace, method: str, path: str, body: bytes | None = None) -> Any:

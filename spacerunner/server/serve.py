@@ -192,6 +192,8 @@ class Portfolio:
         self.metrics_url = f"http://{_url_host(bound[0])}:{bound[1]}/metrics"
 
     def _write_server_file(self, port: int) -> None:
+        """What ``ps``, ``logs``, ``stop`` find this server by: a file of its own port (any
+        number of servers run side by side), readable only by this user (it has the token)."""
         data = {
             "url": self.url,
             "port": port,
@@ -199,15 +201,12 @@ class Portfolio:
             "token": self.token,
             "dirs": [str(d) for d in self.options.dirs],
         }
-        for path in (
-            self.options.state_dir / "serve" / str(port) / "server.json",
-            self.options.state_dir / "server.json",
-        ):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                json.dump(data, handle)
-        self.server_file = self.options.state_dir / "server.json"
+        path = self.options.state_dir / "serve" / str(port) / "server.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle)
+        self.server_file = path
 
     async def close(self) -> None:
         try:
@@ -228,14 +227,10 @@ class Portfolio:
             self._remove_server_file()
 
     def _remove_server_file(self) -> None:
-        port = self.proxy.port if self.supervisor is not None else None
-        for path in (
-            self.options.state_dir / "serve" / str(port) / "server.json",
-            self.options.state_dir / "server.json",
-        ):
-            with contextlib.suppress(OSError, ValueError):
-                if json.loads(path.read_text()).get("pid") == os.getpid():
-                    path.unlink()
+        path = self.server_file
+        with contextlib.suppress(OSError, ValueError):
+            if path is not None and json.loads(path.read_text()).get("pid") == os.getpid():
+                path.unlink()
 
 
 async def _embedded(

@@ -298,8 +298,11 @@ class ManagedSpace:
         if self.state is SpaceState.BUILDING and not starting:
             self._set(SpaceState.SLEEPING, None)
         if self.always_on and self.state is SpaceState.SLEEPING and not starting:
-            with contextlib.suppress(SpaceUnavailable):
-                await self.start(Trigger.REGISTERED)
+            # started, not awaited: a start waits for the build under way, which is this one
+            self._start_task = asyncio.create_task(
+                self._start(Trigger.REGISTERED), name=f"start:{self.name}"
+            )
+            self._start_task.add_done_callback(_retrieve)
 
     # --- starting ---
 
@@ -671,3 +674,9 @@ class ManagedSpace:
 def _short(revision: str | None) -> str | None:
     """A git commit as people read it (its first 12 hex digits)."""
     return f"revision {revision[:12]}" if revision else None
+
+
+def _retrieve(task: asyncio.Task[Endpoint]) -> None:
+    """Take the outcome of a start nobody awaits (a failure is already the Space's state)."""
+    if not task.cancelled():
+        task.exception()
