@@ -115,6 +115,15 @@ def test_check_reports_every_problem(tmp_path: Path) -> None:
     assert lines[-1] == "2 problems found."
 
 
+def test_a_missing_space_folder_is_named_as_missing(tmp_path: Path) -> None:
+    (tmp_path / "spaces").mkdir()
+    for args in (("run", str(tmp_path / "spaces" / "does-not-exist")), ("check", "nowhere/x")):
+        result = cli(*args, cwd=tmp_path)
+        assert result.returncode != 0
+        assert "no such folder" in result.stderr, result.stderr
+        assert "README.md" not in result.stderr.split("Fix:")[0]  # not "create a README.md"
+
+
 def test_check_strict_fails_on_warnings(tmp_path: Path) -> None:
     (tmp_path / "README.md").write_text("---\nsdk: static\ncolorFrom: orange\n---\n")
     (tmp_path / "index.html").write_text("x")
