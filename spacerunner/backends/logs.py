@@ -19,8 +19,31 @@ class LogKind(StrEnum):
     """Building its environment or image."""
 
 
+LOOP_NOISE_HEAD = "Exception ignored in: <function BaseEventLoop.__del__"
+LOOP_NOISE_TAIL = "ValueError: Invalid file descriptor: -1"
+LOOP_NOISE_NOTE = (
+    "[spacerunner] (folded: Python's traceback for an event loop Gradio left to the garbage "
+    "collector, 'Invalid file descriptor: -1'; harmless, and printed under Spaces too; the "
+    "log file has it in full)"
+)
+"""Gradio's ``safe_get_lock`` replaces the thread's event loop without closing the old one;
+when the collector finalizes its socket before it, ``BaseEventLoop.__del__`` prints a
+17-line traceback. With ``SYSTEM=spaces`` and ``SPACE_ID`` (Spaces' own variables) Gradio
+does more at launch (its Spaces reload server), which makes that order likely."""
+
+RELOAD_PORT_NOISE = "error while attempting to bind on address ('0.0.0.0', 7887)"
+RELOAD_PORT_NOTE = (
+    "[spacerunner] (Gradio's Spaces dev-mode reload server could not take port 7887: another "
+    "app without a network of its own holds it. On Spaces, and here with full isolation, "
+    "each app has its own network; the app itself is unaffected)"
+)
+
+
 class AppLog:
-    """Lines an app printed, written through to ``path`` as they arrive."""
+    """Lines an app printed, written through to ``path`` as they arrive.
+
+    The file keeps every byte. What is read live and from the tail folds known noise that
+    says nothing about the app into one line each (see :data:`LOOP_NOISE_NOTE`)."""
 
     def __init__(self, path: Path, *, keep: int = 2000) -> None:
         self.path = path
@@ -30,6 +53,8 @@ class AppLog:
         self._partial = ""
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._followers: set[asyncio.Queue[str | None]] = set()
+        self._held: list[str] = []
+        """Lines that may be the start of a known noise block (not shown yet)."""
         self.closed = False
 
     def feed(self, data: bytes) -> None:
@@ -48,12 +73,37 @@ class AppLog:
     def _add(self, line: str) -> None:
         if "\r" in line:  # progress bars redraw with \r: keep what was last drawn
             line = line.rsplit("\r", 1)[-1]
+        if self._held or line.startswith(LOOP_NOISE_HEAD):
+            self._hold(line)
+            return
+        if RELOAD_PORT_NOISE in line:
+            line = RELOAD_PORT_NOTE
+        self._show(line)
+
+    def _hold(self, line: str) -> None:
+        """Gather a possible noise block: folded when it ends as the known one does, shown
+        as it was when anything else comes."""
+        held = self._held
+        if not held or (line.startswith((" ", "Traceback")) and len(held) < 40):
+            held.append(line)
+            return
+        self._held = []
+        if line == LOOP_NOISE_TAIL:
+            self._show(LOOP_NOISE_NOTE)
+            return
+        for kept in held:
+            self._show(kept)
+        self._add(line)
+
+    def _show(self, line: str) -> None:
         self._lines.append(line)
         for queue in self._followers:
             queue.put_nowait(line)
 
     def tail(self, n: int = 40) -> list[str]:
-        lines = [*self._lines, self._partial] if self._partial else list(self._lines)
+        lines = [*self._lines, *self._held]
+        if self._partial:
+            lines.append(self._partial)
         return lines[-n:] if n > 0 else []
 
     async def follow(self, *, history: int | None = 0) -> AsyncIterator[str]:
@@ -78,6 +128,9 @@ class AppLog:
         if self._partial:
             self._add(self._partial)
             self._partial = ""
+        held, self._held = self._held, []
+        for line in held:
+            self._show(line)
         self._file.close()
         self.closed = True
         for queue in self._followers:
