@@ -101,8 +101,8 @@ class AppLog:
             queue.put_nowait(line)
 
     def tail(self, n: int = 40) -> list[str]:
-        lines = [*self._lines, *self._held]
-        if self._partial:
+        lines = list(self._lines)  # (a possible noise block being gathered is not yet)
+        if self._partial and not self._held:
             lines.append(self._partial)
         return lines[-n:] if n > 0 else []
 

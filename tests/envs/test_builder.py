@@ -136,7 +136,8 @@ def test_a_real_gradio_space_from_its_own_environment(portfolio) -> None:
     assert app_log.count("Traceback") == app_log.count(noise), app_log
     assert served.supervisor is not None
     shown = served.supervisor.spaces["greeter"].log
-    assert shown is not None and not any("Traceback" in line for line in shown.tail(2000))
+    assert shown is not None
+    assert not any("Traceback" in line for line in shown.tail(2000)), shown.tail(2000)
 
 
 def test_a_broken_requirement_is_a_clear_error_and_caches_nothing(cache: Path) -> None:
