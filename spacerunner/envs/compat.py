@@ -4,7 +4,8 @@ An old Gradio or Streamlit, resolved today, gets today's versions of its depende
 of those dropped what it uses. Spaces' own images pinned a working stack for each SDK version;
 this table does the same, as constraints on the build. Each row was reproduced here: the failure
 without it, a working app with it (tests/envs/test_compat.py). A package the Space pins itself
-in its requirements is left to the Space; ``--no-compat`` turns the table off.
+in its requirements (a version or a URL; a bare name is not a pin) is left to the Space;
+``--no-compat`` turns the table off.
 """
 
 from __future__ import annotations
@@ -74,15 +75,20 @@ def _name(requirement: str) -> str:
 
 
 def _named(requirements: str) -> set[str]:
+    """The packages ``requirements`` pins itself: with a version specifier or a direct URL.
+    A bare name (``numpy``) asks for the package, not for a version: it keeps the table's
+    constraint (lifting it would let today's release in, which is what the table prevents)."""
     names = set()
     for line in requirements.splitlines():
         line = re.sub(r"\s+#.*$", "", line).strip()
         if not line or line.startswith(("#", "-")):
             continue
         try:
-            names.add(_name(line))
+            requirement = Requirement(line)
         except InvalidRequirement:
             continue
+        if requirement.specifier or requirement.url:
+            names.add(canonicalize_name(requirement.name))
     return names
 
 

@@ -37,6 +37,13 @@ def test_a_space_that_pins_a_package_itself_keeps_its_pin() -> None:
     assert constraints_for(Sdk.GRADIO, "4.44.1", own) == ("huggingface_hub<1", "fastapi<0.116")
 
 
+def test_a_bare_package_name_does_not_lift_a_constraint() -> None:
+    """``numpy`` in requirements.txt asks for numpy, not for today's numpy: an old Streamlit
+    keeps numpy<2 (lifting it gave "numpy.dtype size changed")."""
+    own = "numpy\npandas\npyarrow>=14\naltair @ https://example.org/altair-4.2.2.whl\n"
+    assert constraints_for(Sdk.STREAMLIT, "1.10.0", own) == ("numpy<2",)
+
+
 def test_the_pins_are_part_of_the_cache_key() -> None:
     spec = EnvSpec("3.11", Sdk.GRADIO, "4.44.1", "", "", ())
     off = EnvSpec("3.11", Sdk.GRADIO, "4.44.1", "", "", (), compat=False)
