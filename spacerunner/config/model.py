@@ -90,7 +90,8 @@ class SpaceConfig:
     """Relative to :attr:`path`, with ``/`` separators; ``None`` only for docker Spaces."""
     app_port: int = DEFAULT_APP_PORT
     base_path: str = "/"
-    full_width: bool = False
+    full_width: bool = True
+    """``fullWidth``: rendered full width (the reference's default now) or in a column."""
     header: str = "default"
     short_description: str | None = None
     models: tuple[str, ...] = ()

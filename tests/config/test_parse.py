@@ -131,6 +131,7 @@ def test_defaults_follow_spaces(tmp_path: Path, sdk: str, app_file: str | None, 
     assert config.title == "s"
     assert (config.color_from, config.color_to) == ("gray", "gray")
     assert config.oauth.expiration_minutes == 480
+    assert config.full_width is True  # the reference's default changed from false
 
 
 def test_readme_path_works_as_well_as_folder(tmp_path: Path) -> None:
