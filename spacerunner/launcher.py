@@ -9,6 +9,8 @@ the plan is the source of every routing fact (see :meth:`spacerunner.proxy.route
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,6 +41,9 @@ class SpaceSettings:
     variables: Mapping[str, str] = field(default_factory=dict, repr=False)
     """Variables and secrets for the app (``--env-file``); values are never printed."""
     env_mode: EnvMode = DEFAULTS.serve_env_mode
+    as_of: dt.date | None = None
+    """Resolve every Space's requirements as of this day (``--as-of``; else each Space's
+    own: see spacerunner.envs.dates)."""
     builder: EnvBuilder | None = None
     """Builds isolated environments (one on the default cache when not given)."""
     limits: LimitSettings = field(default_factory=LimitSettings)
@@ -92,7 +97,9 @@ class Launcher:
         ``slot()``); ``None`` when spacerunner's interpreter runs it, or an image holds it."""
         if self.settings.container:
             return None
-        spec = environment_needed(config, self.settings.env_mode)
+        spec = await asyncio.to_thread(
+            environment_needed, config, self.settings.env_mode, self.settings.as_of
+        )
         if spec is None:
             return None
         return await self.builder.ensure(spec, output, slot)

@@ -11,6 +11,7 @@ Each Space's folder is named after the repository, which is the Space's name.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import os
 import re
@@ -188,11 +189,13 @@ class Sources:
         if _COMMIT.match(wanted) and (cached := self._cached(base, wanted, source.name)):
             return cached
         commit: str | None = None
+        day: dt.date | None = None
         if not self.offline:
             try:
                 api = HfApi(endpoint=self.hub_endpoint)
                 info = api.space_info(source.location, revision=wanted)
                 commit = info.sha
+                day = info.last_modified.date() if info.last_modified else None
             except RevisionNotFoundError as exc:
                 raise SourceError(
                     f"{source}: the Space has no revision {wanted!r}. "
@@ -237,7 +240,7 @@ class Sources:
                     raise SourceError(f"{source}: download failed: {_first_line(exc)}") from exc
                 shutil.rmtree(into / ".cache", ignore_errors=True)  # huggingface_hub's notes
 
-            cached = self._fill(base, commit, source.name, download)
+            cached = self._fill(base, commit, source.name, download, day)
         ref.parent.mkdir(parents=True, exist_ok=True)
         ref.write_text(commit + "\n")
         return cached
@@ -250,15 +253,22 @@ class Sources:
         return folder if (folder.parent / COMPLETE).is_file() else None
 
     @staticmethod
-    def _fill(base: Path, commit: str, name: str, make: Callable[[Path], None]) -> Path:
+    def _fill(
+        base: Path,
+        commit: str,
+        name: str,
+        make: Callable[[Path], None],
+        day: dt.date | None = None,
+    ) -> Path:
         """Make the folder of ``commit`` in a temporary place, then move it into the cache
-        (two fetches of the same revision at once both end with one whole copy)."""
+        (two fetches of the same revision at once both end with one whole copy). The marker
+        holds the commit and, when known, its day (see :func:`fetched_day`)."""
         final = base / commit[:12]
         partial = base / f".partial-{uuid.uuid4().hex[:8]}"
         partial.mkdir(parents=True)
         try:
             make(partial / name)
-            (partial / COMPLETE).write_text(commit + "\n")
+            (partial / COMPLETE).write_text(commit + "\n" + (f"{day}\n" if day else ""))
             try:
                 partial.rename(final)
             except OSError:
@@ -267,6 +277,21 @@ class Sources:
         finally:
             shutil.rmtree(partial, ignore_errors=True)
         return final / name
+
+
+def fetched_day(folder: Path) -> tuple[str, dt.date] | None:
+    """The commit and day of a Space fetched into the cache without git history (a Hub
+    revision), from its cache marker; None for any other folder."""
+    try:
+        lines = (folder.parent / COMPLETE).read_text().split()
+    except OSError:
+        return None
+    if len(lines) < 2:
+        return None
+    try:
+        return lines[0], dt.date.fromisoformat(lines[1])
+    except ValueError:
+        return None
 
 
 def _git(args: list[str], where: Path | None = None, *, network: bool = False) -> str:

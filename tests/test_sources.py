@@ -3,6 +3,7 @@ huggingface_hub's own requests, the cache used with no network."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 import shutil
@@ -21,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from spacerunner.envs.dates import AsOf, committed_day
 from spacerunner.errors import SourceError
 from spacerunner.launch.ports import free_port
 from spacerunner.sources import COMPLETE, Source, SourceKind, Sources, parse_source
@@ -135,6 +137,7 @@ def hub_app(requests: list[str]) -> Starlette:
             {
                 "id": "owner/demo",
                 "sha": SHA,
+                "lastModified": "2023-05-01T10:00:00.000Z",
                 "sdk": "static",
                 "siblings": [{"rfilename": name} for name in FILES],
                 "private": False,
@@ -206,6 +209,10 @@ def test_a_hub_space_by_id_then_from_the_cache(hub: tuple[str, list[str]], tmp_p
     assert {p.name for p in folder.iterdir()} == set(FILES)
     assert (folder / "index.html").read_bytes() == b"hub"
     assert "info main" in requests
+    # its requirements resolve as of its revision's day, as the Hub gave it
+    assert committed_day(folder) == AsOf(
+        dt.date(2023, 5, 1), f"the day of the Hub revision {SHA[:12]}"
+    )
     # the same revision again: nothing downloaded
     count = len(requests)
     assert sources.folder(parse_source("owner/demo")) == folder

@@ -10,6 +10,7 @@ import time
 from spacerunner.config import load_space
 from spacerunner.config.parse import parse_duration
 from spacerunner.envs import EnvBuilder, EnvMode, spec_for
+from spacerunner.envs.dates import parse_day
 from spacerunner.envs.gc import cached, collect
 from spacerunner.errors import EnvBuildError, SpacerunnerError
 from spacerunner.paths import cache_dir
@@ -30,6 +31,14 @@ def add_env_arguments(parser: argparse.ArgumentParser, default: EnvMode) -> None
         action="store_true",
         help="do not apply the compatibility pins of old Gradio/Streamlit versions "
         "(see spacerunner.envs.compat)",
+    )
+    parser.add_argument(
+        "--as-of",
+        metavar="YYYY-MM-DD",
+        type=parse_day,
+        help="resolve requirements as they were on that day (nothing uploaded later), as "
+        "Spaces built the Space then; default: the day of its last commit when the Space is a "
+        "git repository as committed, else today",
     )
     parser.add_argument(
         "--strict-python",
@@ -62,7 +71,7 @@ def build_command(args: argparse.Namespace) -> int:
         started = time.monotonic()
         print(f"{config.name}: preparing the environment", flush=True)
         try:
-            env = asyncio.run(builder.ensure(spec_for(config), _echo))
+            env = asyncio.run(builder.ensure(spec_for(config, args.as_of), _echo))
         except EnvBuildError as exc:
             print(f"{config.name}: {exc}", file=sys.stderr)
             failed += 1

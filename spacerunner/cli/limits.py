@@ -144,6 +144,7 @@ def space_settings(args: argparse.Namespace, variables: Mapping[str, str]) -> Sp
     return SpaceSettings(
         variables=variables,
         env_mode=EnvMode(args.env),
+        as_of=args.as_of,
         builder=builder_from(args),
         limits=settings_from(args),
         backend=BackendKind(args.backend),

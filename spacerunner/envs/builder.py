@@ -209,6 +209,7 @@ class EnvBuilder:
                 "key": key,
                 "python": interpreter.dotted,
                 "sdk": spec.sdk_requirement,
+                "as_of": spec.as_of.day.isoformat() if spec.as_of is not None else None,
                 "built_at": time.time(),
                 "seconds": round(time.monotonic() - started, 2),
             }
@@ -256,6 +257,19 @@ class EnvBuilder:
                 "--disable-pip-version-check",
                 "--no-compile",
             ]
+        if spec.as_of is not None:
+            day = spec.as_of.day.isoformat()
+            if self.uv:
+                emit(
+                    f"[spacerunner] resolving as of {day} ({spec.as_of.why}): packages uploaded "
+                    "later are left out, as when Spaces built it\n".encode()
+                )
+                install = [*install, "--exclude-newer", spec.as_of.exclude_newer]
+            else:
+                emit(
+                    f"[spacerunner] note: resolving as of {day} needs uv (pip cannot leave "
+                    "out newer releases); today's releases are used\n".encode()
+                )
         if spec.pre_requirements.strip():
             (files / "pre-requirements.txt").write_text(spec.pre_requirements)
             await self._run(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import platform
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from spacerunner import textfile
 from spacerunner.config.model import Sdk, SpaceConfig
+from spacerunner.envs.dates import AsOf, committed_day
 
 ENV_FORMAT = 1
 """Bumped when the layout of a built environment changes: old ones are then rebuilt."""
@@ -49,6 +51,8 @@ class EnvSpec:
     """Apply the compatibility pins of old SDK versions (spacerunner.envs.compat)."""
     oauth: bool = False
     """``hf_oauth: true``: Spaces installs ``gradio[oauth]`` (authlib, itsdangerous)."""
+    as_of: AsOf | None = None
+    """Resolve as of that day (nothing uploaded later); None: as of today."""
 
     @property
     def companions(self) -> tuple[str, ...]:
@@ -95,6 +99,8 @@ class EnvSpec:
             "companions": list(self.companions),
             "platform": [sys.platform, platform.machine()],
         }
+        if self.as_of is not None:  # (only then: undated environments keep their keys)
+            data["as_of"] = self.as_of.day.isoformat()
         raw = json.dumps(data, sort_keys=True).encode()
         return hashlib.sha256(raw).hexdigest()[:20]
 
@@ -109,8 +115,12 @@ def _normalize(text: str) -> list[str]:
     return lines
 
 
-def spec_for(config: SpaceConfig) -> EnvSpec:
+def spec_for(config: SpaceConfig, as_of: dt.date | None = None) -> EnvSpec:
+    """What ``config``'s environment holds, resolved as of ``as_of`` (``--as-of``), else as
+    of its last commit's day when it is a git work tree as committed (spacerunner.envs.dates),
+    else today (blocking: may run git)."""
     packages = tuple(p for p in _normalize(read_text(config.path / "packages.txt")))
+    dated = AsOf(as_of, "--as-of") if as_of is not None else committed_day(config.path)
     return EnvSpec(
         python_version=config.python_version,
         sdk=config.sdk,
@@ -119,15 +129,18 @@ def spec_for(config: SpaceConfig) -> EnvSpec:
         requirements=read_text(config.path / "requirements.txt"),
         packages=packages,
         oauth=config.oauth.enabled,
+        as_of=dated,
     )
 
 
-def environment_needed(config: SpaceConfig, mode: EnvMode) -> EnvSpec | None:
+def environment_needed(
+    config: SpaceConfig, mode: EnvMode, as_of: dt.date | None = None
+) -> EnvSpec | None:
     """What to build for ``config`` in ``mode``; ``None`` when spacerunner's own interpreter
     runs the app (static and docker Spaces, ``current`` mode, ``auto`` when it suffices)."""
     if config.sdk not in (Sdk.GRADIO, Sdk.STREAMLIT) or mode is EnvMode.CURRENT:
         return None
-    spec = spec_for(config)
+    spec = spec_for(config, as_of)
     if mode is EnvMode.AUTO:
         from spacerunner.envs.satisfy import unmet
 

@@ -1,0 +1,78 @@
+"""The day a Space's requirements are resolved as of.
+
+Spaces resolved a Space's requirements on the day it was built. Resolved today, an old Space's
+unpinned ``numpy`` or ``pandas`` is today's release, which its old SDK (or the Space's own code)
+may not work with. When the Space is a git work tree whose requirement files are as committed,
+its last commit's day is the day it was built on Spaces; ``--as-of`` names a day by hand.
+Packages uploaded after that day are then left out of the resolution (uv's
+``--exclude-newer``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from spacerunner.errors import SpacerunnerError
+from spacerunner.sources import fetched_day
+
+DATED_FILES = ("requirements.txt", "pre-requirements.txt", "README.md")
+"""What a resolution depends on: edited since the last commit, the Space is not as it was then."""
+
+
+@dataclass(frozen=True)
+class AsOf:
+    day: dt.date
+    why: str
+    """Where the day comes from, as the build log says it."""
+
+    @property
+    def exclude_newer(self) -> str:
+        """uv's ``--exclude-newer``: everything uploaded up to the end of :attr:`day` (UTC)."""
+        return f"{self.day + dt.timedelta(days=1)}T00:00:00Z"
+
+
+def parse_day(text: str) -> dt.date:
+    """``--as-of YYYY-MM-DD``."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise SpacerunnerError(
+            f"--as-of {text!r}: expected a day as YYYY-MM-DD, e.g. --as-of 2023-06-30."
+        ) from exc
+
+
+def committed_day(folder: Path) -> AsOf | None:
+    """The day of the last commit of ``folder`` when it is a git work tree of its own whose
+    requirement files and header are as committed, or a Hub revision fetched into the cache
+    (its commit's day, from the Hub); else None (blocking: runs git)."""
+    if not (folder / ".git").exists():
+        fetched = fetched_day(folder)
+        if fetched is None:
+            return None
+        commit, day = fetched
+        return AsOf(day, f"the day of the Hub revision {commit[:12]}")
+    try:
+        log = subprocess.run(
+            ["git", "-C", str(folder), "log", "-1", "--format=%H %cI"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.split()
+        dirty = subprocess.run(
+            ["git", "-C", str(folder), "status", "--porcelain", "--", *DATED_FILES],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if len(log) != 2 or dirty:
+        return None
+    commit, stamp = log
+    day = dt.datetime.fromisoformat(stamp).astimezone(dt.UTC).date()
+    return AsOf(day, f"the day of the Space's last commit, {commit[:12]}")

@@ -1,0 +1,121 @@
+"""Resolution as of a Space's day: which day, and uv leaving out what came later."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from spacerunner.config import Sdk, load_space
+from spacerunner.envs import EnvBuilder, EnvSpec, spec_for
+from spacerunner.envs.dates import AsOf, committed_day, parse_day
+from spacerunner.errors import SpacerunnerError
+
+
+def git(folder: Path, *args: str, when: str = "2023-05-01T23:30:00-04:00") -> str:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.org",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.org",
+        "GIT_AUTHOR_DATE": when,
+        "GIT_COMMITTER_DATE": when,
+    }
+    done = subprocess.run(
+        ["git", "-C", str(folder), *args], env=env, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+def old_space(root: Path) -> Path:
+    space = root / "old"
+    space.mkdir(parents=True)
+    (space / "README.md").write_text("---\nsdk: streamlit\nsdk_version: 1.22.0\n---\n")
+    (space / "requirements.txt").write_text("numpy\npandas\n")
+    (space / "app.py").write_text("import streamlit as st\n")
+    git(space, "init", "-q")
+    git(space, "add", "-A")
+    git(space, "commit", "-qm", "first")
+    return space
+
+
+def test_a_git_space_as_committed_resolves_as_of_its_last_commit(tmp_path: Path) -> None:
+    space = old_space(tmp_path)
+    commit = git(space, "rev-parse", "HEAD")
+    found = committed_day(space)
+    # 23:30 at UTC-4 is the next day in UTC: the day is UTC's, as uv's cut-off is
+    assert found == AsOf(dt.date(2023, 5, 2), f"the day of the Space's last commit, {commit[:12]}")
+    assert found.exclude_newer == "2023-05-03T00:00:00Z"
+    spec = spec_for(load_space(space))
+    assert spec.as_of == found
+    # an edit not committed yet: the Space is not as it was on that day
+    (space / "app.py").write_text("import streamlit as st  # edited\n")
+    assert committed_day(space) == found  # (code edits do not change what is installed)
+    (space / "requirements.txt").write_text("numpy\npandas\naltair\n")
+    assert committed_day(space) is None
+    assert spec_for(load_space(space)).as_of is None
+    # --as-of names the day by hand, whatever the repository says
+    assert spec_for(load_space(space), dt.date(2022, 1, 31)).as_of == AsOf(
+        dt.date(2022, 1, 31), "--as-of"
+    )
+
+
+def test_a_folder_that_is_not_a_repository_of_its_own_is_resolved_today(tmp_path: Path) -> None:
+    space = old_space(tmp_path)
+    inner = space / "inner"
+    inner.mkdir()
+    (inner / "README.md").write_text("---\nsdk: gradio\n---\n")
+    (inner / "app.py").write_text("")
+    assert committed_day(inner) is None  # inside another repository: not its own history
+    assert committed_day(tmp_path) is None
+
+
+def test_the_day_is_part_of_the_environment_key_only_when_there_is_one() -> None:
+    undated = EnvSpec("3.11", Sdk.GRADIO, "5.0.0", "", "numpy\n", ())
+    dated = EnvSpec(
+        "3.11", Sdk.GRADIO, "5.0.0", "", "numpy\n", (), as_of=AsOf(dt.date(2024, 1, 2), "x")
+    )
+    other_why = EnvSpec(
+        "3.11", Sdk.GRADIO, "5.0.0", "", "numpy\n", (), as_of=AsOf(dt.date(2024, 1, 2), "y")
+    )
+    assert undated.key("3.11.7") != dated.key("3.11.7")
+    assert dated.key("3.11.7") == other_why.key("3.11.7")  # the day counts, not how it was found
+
+
+def test_as_of_takes_a_day() -> None:
+    assert parse_day("2023-06-30") == dt.date(2023, 6, 30)
+    with pytest.raises(SpacerunnerError, match="YYYY-MM-DD"):
+        parse_day("last june")
+
+
+@pytest.mark.slow
+def test_uv_leaves_out_what_was_uploaded_after_the_day(tmp_path: Path) -> None:
+    """six 1.14.0 was uploaded on 2020-01-15: as of 2020-01-01 an unpinned six is 1.13.0."""
+    builder = EnvBuilder(tmp_path / "cache")
+    spec = EnvSpec(
+        "3.11", Sdk.STATIC, None, "", "six\n", (), as_of=AsOf(dt.date(2020, 1, 1), "a test")
+    )
+    said: list[bytes] = []
+    env = asyncio.run(builder.ensure(spec, said.append))
+    version = subprocess.run(
+        [env.python, "-c", "import six; print(six.__version__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert version == "1.13.0"
+    log = b"".join(said).decode()
+    assert "resolving as of 2020-01-01 (a test)" in log
+    today = asyncio.run(builder.ensure(EnvSpec("3.11", Sdk.STATIC, None, "", "six\n", ())))
+    newer = subprocess.run(
+        [today.python, "-c", "import six; print(six.__version__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert newer != "1.13.0"
