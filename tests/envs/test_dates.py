@@ -119,3 +119,53 @@ def test_uv_leaves_out_what_was_uploaded_after_the_day(tmp_path: Path) -> None:
         check=True,
     ).stdout.strip()
     assert newer != "1.13.0"
+
+
+@pytest.mark.slow
+def test_an_old_streamlit_runs_as_resolved_in_its_day(loop_thread, tmp_path: Path) -> None:
+    """Streamlit 1.10 with unpinned numpy and pandas, committed in July 2022, and no
+    compatibility table: resolved today, `import streamlit` fails (altair 5, NumPy 2);
+    resolved as of its commit's day, it starts and answers (its era's page and health
+    endpoint), with the NumPy and pandas of mid-2022."""
+    import httpx
+    from helpers import SPACES, start_run
+
+    from spacerunner.envs import EnvMode
+    from spacerunner.errors import AppExitedError
+
+    folder = tmp_path / "old-streamlit"
+    folder.mkdir()
+    (folder / "README.md").write_text(
+        "---\ntitle: Old Streamlit\nsdk: streamlit\nsdk_version: 1.10.0\n"
+        'python_version: "3.10"\napp_file: app.py\n---\n'
+    )
+    (folder / "app.py").write_text((SPACES / "old-streamlit" / "app.py").read_text())
+    (folder / "requirements.txt").write_text("numpy\npandas\n")
+    builder = EnvBuilder(tmp_path / "cache", compat=False)
+    with pytest.raises(AppExitedError):  # today's resolution: not a git repository yet
+        start_run(
+            loop_thread, folder, tmp_path / "today", env_mode=EnvMode.ISOLATED, builder=builder
+        )
+    git(folder, "init", "-q")
+    git(folder, "add", "-A")
+    git(folder, "commit", "-qm", "an old Space", when="2022-07-01T12:00:00+00:00")
+    run = start_run(
+        loop_thread, folder, tmp_path / "dated", env_mode=EnvMode.ISOLATED, builder=builder
+    )
+    try:
+        assert httpx.get(run.url).status_code == 200
+        assert httpx.get(run.url + "healthz").text == "ok"
+        env = asyncio.run(builder.ensure(spec_for(load_space(folder))))
+        versions = subprocess.run(
+            [
+                env.python,
+                "-c",
+                "import numpy, pandas; print(numpy.__version__, pandas.__version__)",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        assert versions[0].startswith("1.") and versions[1].startswith("1.")  # of mid-2022
+    finally:
+        loop_thread.run(run.close())
