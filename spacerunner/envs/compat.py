@@ -55,19 +55,18 @@ TABLE: tuple[CompatRow, ...] = (
 
 
 def constraints_for(sdk: Sdk, sdk_version: str | None, requirements: str = "") -> tuple[str, ...]:
-    """The constraints for ``sdk`` at ``sdk_version``, minus packages the Space pins itself."""
-    if not sdk_version:
+    """The constraints of Spaces' images and of the table's rows for ``sdk`` at
+    ``sdk_version``, minus packages the Space pins itself."""
+    if sdk not in (Sdk.GRADIO, Sdk.STREAMLIT):
         return ()
     try:
-        version = Version(sdk_version)
+        version = Version(sdk_version) if sdk_version else None
     except InvalidVersion:
-        return ()
+        version = None
+    rows = [row for row in TABLE if row.sdk is sdk and version and version < Version(row.below)]
     own = _named(requirements)
-    found: list[str] = []
-    for row in TABLE:
-        if row.sdk is sdk and version < Version(row.below):
-            found += [c for c in row.constraints if _name(c) not in own]
-    return tuple(found)
+    wanted = [*IMAGE_CONSTRAINTS, *(c for row in rows for c in row.constraints)]
+    return tuple(c for c in wanted if _name(c) not in own)
 
 
 def _name(requirement: str) -> str:
@@ -92,15 +91,26 @@ def _named(requirements: str) -> set[str]:
     return names
 
 
+IMAGE_PACKAGES = ("pip", "setuptools", "wheel")
+"""What Spaces' Python images hold beside the SDK (a bare environment built today has none):
+old apps import ``pkg_resources`` (setuptools) or run pip."""
+
+IMAGE_CONSTRAINTS = ("setuptools<81",)
+"""setuptools 81 removed ``pkg_resources``, which the setuptools of Spaces' Python images has
+and old apps and libraries import; a Space that pins setuptools itself keeps its pin."""
+
+
 def companions(sdk: Sdk, sdk_version: str | None) -> tuple[str, ...]:
-    """Packages Spaces' images hold beside the SDK: Gradio 5 and later start a reloader that
-    needs the ``spaces`` package whenever ``SYSTEM=spaces`` (without it, every app logs a
-    RuntimeError traceback at start)."""
-    if sdk is not Sdk.GRADIO:
+    """Packages Spaces' images hold beside the SDK: pip, setuptools and wheel; and for Gradio 5
+    and later ``spaces``, whose reloader Gradio starts whenever ``SYSTEM=spaces`` (without it,
+    every app logs a RuntimeError traceback at start)."""
+    if sdk not in (Sdk.GRADIO, Sdk.STREAMLIT):
         return ()
+    if sdk is Sdk.STREAMLIT:
+        return IMAGE_PACKAGES
     try:
         if sdk_version and Version(sdk_version) < Version("5"):
-            return ()
+            return IMAGE_PACKAGES
     except InvalidVersion:
-        return ()
-    return ("spaces",)
+        return IMAGE_PACKAGES
+    return (*IMAGE_PACKAGES, "spaces")

@@ -120,6 +120,14 @@ def test_a_real_gradio_space_from_its_own_environment(portfolio) -> None:
     pid = httpx.get(f"{served.url}/api/spaces/greeter").json()["pid"]
     exe = psutil.Process(pid).cmdline()[0]
     assert exe.startswith(str(builder.root)), exe
+    # what Spaces' images hold beside the SDK: pip, wheel, a setuptools with pkg_resources
+    held = subprocess.run(
+        [exe, "-c", "import setuptools, pkg_resources, pip, wheel; print(setuptools.__version__)"],
+        capture_output=True,
+        text=True,
+    )
+    assert held.returncode == 0, held.stderr
+    assert int(held.stdout.split(".")[0]) < 81
     build_log = (
         served.options.state_dir / "serve" / str(served.proxy.port) / "logs" / "greeter.build.log"
     ).read_text()

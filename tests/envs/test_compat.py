@@ -14,26 +14,30 @@ from helpers import SPACES, LoopThread, start_run
 
 from spacerunner.config import Sdk, load_space
 from spacerunner.envs import EnvBuilder, EnvMode, EnvSpec, spec_for
-from spacerunner.envs.compat import constraints_for
+from spacerunner.envs.compat import companions, constraints_for
 from spacerunner.errors import AppExitedError
 from spacerunner.runner import SpaceRun
+
+IMAGE = ("setuptools<81",)  # what every Gradio or Streamlit environment gets (pkg_resources)
 
 
 def test_the_table() -> None:
     assert constraints_for(Sdk.GRADIO, "4.44.1") == (
+        *IMAGE,
         "huggingface_hub<1",
         "fastapi<0.116",
         "pydantic<2.11",
     )
-    assert constraints_for(Sdk.GRADIO, "5.0.0") == ()
-    assert constraints_for(Sdk.STREAMLIT, "1.10.0") == ("altair<5", "numpy<2", "pyarrow<17")
-    assert constraints_for(Sdk.STREAMLIT, "1.28.0") == ("numpy<2", "pyarrow<17")
-    assert constraints_for(Sdk.STREAMLIT, "1.40.0") == ()
-    assert constraints_for(Sdk.GRADIO, None) == ()  # no version: today's SDK, today's stack
+    assert constraints_for(Sdk.GRADIO, "5.0.0") == IMAGE
+    assert constraints_for(Sdk.STREAMLIT, "1.10.0") == (*IMAGE, "altair<5", "numpy<2", "pyarrow<17")
+    assert constraints_for(Sdk.STREAMLIT, "1.28.0") == (*IMAGE, "numpy<2", "pyarrow<17")
+    assert constraints_for(Sdk.STREAMLIT, "1.40.0") == IMAGE
+    assert constraints_for(Sdk.GRADIO, None) == IMAGE  # no version: today's SDK, today's stack
+    assert constraints_for(Sdk.STATIC, None) == ()
 
 
 def test_a_space_that_pins_a_package_itself_keeps_its_pin() -> None:
-    own = "Pydantic==2.9.2  # tested with\nnumpy\n-r other.txt\n"
+    own = "Pydantic==2.9.2  # tested with\nnumpy\n-r other.txt\nsetuptools>=82\n"
     assert constraints_for(Sdk.GRADIO, "4.44.1", own) == ("huggingface_hub<1", "fastapi<0.116")
 
 
@@ -41,7 +45,15 @@ def test_a_bare_package_name_does_not_lift_a_constraint() -> None:
     """``numpy`` in requirements.txt asks for numpy, not for today's numpy: an old Streamlit
     keeps numpy<2 (lifting it gave "numpy.dtype size changed")."""
     own = "numpy\npandas\npyarrow>=14\naltair @ https://example.org/altair-4.2.2.whl\n"
-    assert constraints_for(Sdk.STREAMLIT, "1.10.0", own) == ("numpy<2",)
+    assert constraints_for(Sdk.STREAMLIT, "1.10.0", own) == (*IMAGE, "numpy<2")
+
+
+def test_environments_hold_what_spaces_images_hold() -> None:
+    assert companions(Sdk.STREAMLIT, "1.10.0") == ("pip", "setuptools", "wheel")
+    assert companions(Sdk.GRADIO, "4.44.1") == ("pip", "setuptools", "wheel")
+    assert companions(Sdk.GRADIO, "5.0.0") == ("pip", "setuptools", "wheel", "spaces")
+    assert companions(Sdk.GRADIO, None) == ("pip", "setuptools", "wheel", "spaces")
+    assert companions(Sdk.STATIC, None) == ()
 
 
 def test_the_pins_are_part_of_the_cache_key() -> None:
