@@ -26,7 +26,8 @@ UV_VERSION = "0.13.9"
 def generated_dockerfile(config: SpaceConfig) -> str:
     """A Dockerfile for a gradio or streamlit Space, after Spaces' own: a Python base image,
     ``packages.txt`` through apt, ``pre-requirements.txt``, ``requirements.txt`` and the SDK at
-    ``sdk_version`` (with the same companions and compatibility pins as a local environment),
+    ``sdk_version`` (with the same companions, compatibility pins and day of resolution as a
+    local environment),
     the Space copied in, and a non-root user with uid 1000."""
     spec = spec_for(config)
     python = ".".join((config.python_version or DEFAULT_PYTHON_VERSION).split(".")[:2])
@@ -44,12 +45,14 @@ def generated_dockerfile(config: SpaceConfig) -> str:
             "--no-install-recommends && rm -rf /var/lib/apt/lists/*",
         ]
     lines.append(f"RUN pip install --no-cache-dir uv=={UV_VERSION}")
+    install = "uv pip install --system --no-cache"
+    if spec.as_of is not None:  # resolved as of the Space's day, as a local environment is
+        install += f" --exclude-newer {spec.as_of.exclude_newer}"
     if spec.pre_requirements.strip():
         lines += [
             "COPY pre-requirements.txt /tmp/pre-requirements.txt",
-            "RUN uv pip install --system --no-cache -r /tmp/pre-requirements.txt",
+            f"RUN {install} -r /tmp/pre-requirements.txt",
         ]
-    install = "uv pip install --system --no-cache"
     if spec.constraints:
         pins = " ".join(repr(p) for p in spec.constraints)
         lines.append(f"RUN printf '%s\\n' {pins} > /tmp/compat.txt")

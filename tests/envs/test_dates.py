@@ -169,3 +169,10 @@ def test_an_old_streamlit_runs_as_resolved_in_its_day(loop_thread, tmp_path: Pat
         assert versions[0].startswith("1.") and versions[1].startswith("1.")  # of mid-2022
     finally:
         loop_thread.run(run.close())
+
+
+def test_a_generated_image_resolves_as_of_the_same_day(tmp_path: Path) -> None:
+    from spacerunner.launch.containers import generated_dockerfile
+
+    dockerfile = generated_dockerfile(load_space(old_space(tmp_path)))
+    assert "uv pip install --system --no-cache --exclude-newer 2023-05-03T00:00:00Z" in dockerfile

@@ -118,7 +118,10 @@ def test_gradio_in_a_container_gets_a_spaces_like_dockerfile() -> None:
     assert dockerfile.startswith("# Written by spacerunner")
     assert config.sdk_version is None and config.python_version == "3.10"
     assert "FROM python:3.10-slim" in dockerfile
-    assert "uv pip install --system --no-cache gradio spaces" in dockerfile
+    assert "RUN printf '%s\\n' 'setuptools<81' > /tmp/compat.txt" in dockerfile
+    install = "uv pip install --system --no-cache -c /tmp/compat.txt gradio pip setuptools wheel"
+    assert f"{install} spaces" in dockerfile
+    assert "--exclude-newer" not in dockerfile  # (a folder of this repository: today)
     assert "USER user" in dockerfile and "useradd -m -u 1000 user" in dockerfile
 
 
