@@ -31,6 +31,10 @@ when the collector finalizes its socket before it, ``BaseEventLoop.__del__`` pri
 17-line traceback. With ``SYSTEM=spaces`` and ``SPACE_ID`` (Spaces' own variables) Gradio
 does more at launch (its Spaces reload server), which makes that order likely."""
 
+NOISE_LINES = 40
+"""The known block is 17 lines (Python 3.10-3.12); a little output of other threads may cut
+into it."""
+
 RELOAD_PORT_NOISE = "error while attempting to bind on address ('0.0.0.0', 7887)"
 RELOAD_PORT_NOTE = (
     "[spacerunner] (Gradio's Spaces dev-mode reload server could not take port 7887: another "
@@ -81,14 +85,15 @@ class AppLog:
         self._show(line)
 
     def _hold(self, line: str) -> None:
-        """Gather a possible noise block: folded when it ends as the known one does, shown
-        as it was when anything else comes."""
+        """Gather a possible noise block: folded when it ends as the known one does within
+        :data:`NOISE_LINES` lines, shown as it was otherwise. (Another thread's output may
+        cut into it, mid-line even: stdout and stderr share the pipe; the file has it.)"""
         held = self._held
-        if not held or (line.startswith((" ", "Traceback")) and len(held) < 40):
+        if line.strip() != LOOP_NOISE_TAIL and len(held) < NOISE_LINES:
             held.append(line)
             return
         self._held = []
-        if line == LOOP_NOISE_TAIL:
+        if line.strip() == LOOP_NOISE_TAIL:
             self._show(LOOP_NOISE_NOTE)
             return
         for kept in held:
