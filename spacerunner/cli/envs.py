@@ -71,7 +71,8 @@ def build_command(args: argparse.Namespace) -> int:
         started = time.monotonic()
         print(f"{config.name}: preparing the environment", flush=True)
         try:
-            env = asyncio.run(builder.ensure(spec_for(config, args.as_of), _echo))
+            spec = spec_for(config, args.as_of)
+            env = asyncio.run(builder.ensure(spec, _echo, upgrade=args.upgrade))
         except EnvBuildError as exc:
             print(f"{config.name}: {exc}", file=sys.stderr)
             failed += 1

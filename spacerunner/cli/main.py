@@ -76,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
         "envs:build_command",
     )
     build.add_argument("paths", nargs="+", type=Path, help="Space folders or folders of Spaces")
+    build.add_argument(
+        "--upgrade",
+        action="store_true",
+        help="resolve the requirements again as of now (by default a Space keeps the moment "
+        "they were first resolved here, so rebuilds never drift); running servers use the new "
+        "environment from each Space's next start",
+    )
     envs.add_env_arguments(build, DEFAULTS.serve_env_mode)
 
     env = _command(

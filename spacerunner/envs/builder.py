@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from spacerunner.envs import system
+from spacerunner.envs.dates import FIRST_RESOLVED, AsOf, Resolutions
 from spacerunner.envs.interpreters import Choice, Interpreter, choose
 from spacerunner.envs.spec import EnvSpec
 from spacerunner.errors import EnvBuildError
@@ -105,6 +106,9 @@ class EnvBuilder:
         """Apply the compatibility pins of old SDK versions (``--no-compat`` turns them off)."""
         self.builds = 0
         """Environments this builder has built (not reused): for tests and status."""
+        self.resolutions = Resolutions(cache_dir / "resolved")
+        self._pending: dict[str, AsOf] = {}
+        """Moments handed out in this process, not recorded yet (builds under way)."""
         self._key_locks: dict[str, asyncio.Lock] = {}
 
     def choose_python(self, spec: EnvSpec) -> Choice:
@@ -118,10 +122,17 @@ class EnvBuilder:
         return (path / MARKER).is_file()
 
     async def ensure(
-        self, spec: EnvSpec, out: Output | None = None, slot: BuildSlot | None = None
+        self,
+        spec: EnvSpec,
+        out: Output | None = None,
+        slot: BuildSlot | None = None,
+        *,
+        upgrade: bool = False,
     ) -> Environment:
         """The environment for ``spec``: from the cache, or built now (output sent to ``out``).
-        A build runs inside ``slot()`` (a place in a queue of builds); a reuse takes none."""
+        A build runs inside ``slot()`` (a place in a queue of builds); a reuse takes none.
+        A spec without a day resolves as of when its inputs were first resolved here (its
+        lock, see :class:`Resolutions`); ``upgrade`` resolves them again as of now."""
         if not self.compat:
             spec = dataclasses.replace(spec, compat=False)
         emit = out or (lambda data: None)
@@ -129,6 +140,19 @@ class EnvBuilder:
         choice = await asyncio.to_thread(self.choose_python, spec)
         notes = [choice.note] if choice.note else []
         notes += await self._debian_packages(spec, emit)
+        undated: str | None = None
+        if spec.as_of is None:
+            undated = spec.key(choice.interpreter.dotted)
+            if upgrade:
+                self._pending.pop(undated, None)
+            moment = self._pending.get(undated) or self.resolutions.moment(undated, upgrade=upgrade)
+            self._pending[undated] = moment
+            spec = dataclasses.replace(spec, as_of=moment)
+        elif upgrade:
+            notes.append(
+                f"it resolves as of {spec.as_of.day} ({spec.as_of.why}); --upgrade does not "
+                "change that day"
+            )
         for note in notes:
             emit(f"[spacerunner] note: {note}\n".encode())
         key = spec.key(choice.interpreter.dotted)
@@ -144,6 +168,8 @@ class EnvBuilder:
                         async with slot() if slot is not None else contextlib.nullcontext():
                             await self._build(spec, choice.interpreter, key, path, emit)
                         self.builds += 1
+                        if undated is not None and spec.as_of is not None:
+                            self.resolutions.keep(undated, spec.as_of)
                         seconds = time.monotonic() - started
                         return Environment(
                             key,
@@ -209,7 +235,7 @@ class EnvBuilder:
                 "key": key,
                 "python": interpreter.dotted,
                 "sdk": spec.sdk_requirement,
-                "as_of": spec.as_of.day.isoformat() if spec.as_of is not None else None,
+                "as_of": spec.as_of.exclude_newer if spec.as_of is not None else None,
                 "built_at": time.time(),
                 "seconds": round(time.monotonic() - started, 2),
             }
@@ -261,11 +287,11 @@ class EnvBuilder:
             day = spec.as_of.day.isoformat()
             if self.uv:
                 emit(
-                    f"[spacerunner] resolving as of {day} ({spec.as_of.why}): packages uploaded "
-                    "later are left out, as when Spaces built it\n".encode()
+                    f"[spacerunner] resolving as of {spec.as_of.text}, {spec.as_of.why}: "
+                    "packages uploaded later are left out\n".encode()
                 )
                 install = [*install, "--exclude-newer", spec.as_of.exclude_newer]
-            else:
+            elif spec.as_of.why != FIRST_RESOLVED:
                 emit(
                     f"[spacerunner] note: resolving as of {day} needs uv (pip cannot leave "
                     "out newer releases); today's releases are used\n".encode()

@@ -27,11 +27,56 @@ class AsOf:
     day: dt.date
     why: str
     """Where the day comes from, as the build log says it."""
+    until: dt.datetime | None = None
+    """The exact moment (UTC), when known: a first resolution here."""
+
+    @property
+    def text(self) -> str:
+        """As people read it: the moment, or the day (to its end, UTC)."""
+        if self.until is not None:
+            return self.until.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return f"{self.day} (to its end, UTC)"
 
     @property
     def exclude_newer(self) -> str:
-        """uv's ``--exclude-newer``: everything uploaded up to the end of :attr:`day` (UTC)."""
+        """uv's ``--exclude-newer``: what was uploaded up to :attr:`until`, else up to the end
+        of :attr:`day` (UTC)."""
+        if self.until is not None:
+            return self.until.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return f"{self.day + dt.timedelta(days=1)}T00:00:00Z"
+
+
+FIRST_RESOLVED = (
+    "when its requirements were first resolved here; 'spacerunner build --upgrade' resolves "
+    "them again as of now"
+)
+
+
+class Resolutions:
+    """When each set of inputs (an undated environment's key) was first resolved: that moment
+    is its lock. Rebuilding it later (after ``env gc``, on another day) resolves as of the same
+    moment, so it never drifts; ``--upgrade`` moves the moment to now."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def moment(self, key: str, *, upgrade: bool = False) -> AsOf:
+        """The moment for ``key``: recorded, or now (recorded by :meth:`keep` once a build of
+        it succeeds)."""
+        if not upgrade:
+            try:
+                until = dt.datetime.fromisoformat((self.root / key).read_text().strip())
+                return AsOf(until.date(), FIRST_RESOLVED, until)
+            except (OSError, ValueError):
+                pass
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        return AsOf(now.date(), FIRST_RESOLVED, now)
+
+    def keep(self, key: str, as_of: AsOf) -> None:
+        if as_of.until is None:
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / key).write_text(as_of.until.isoformat() + "\n")
 
 
 def parse_day(text: str) -> dt.date:

@@ -99,8 +99,8 @@ class EnvSpec:
             "companions": list(self.companions),
             "platform": [sys.platform, platform.machine()],
         }
-        if self.as_of is not None:  # (only then: undated environments keep their keys)
-            data["as_of"] = self.as_of.day.isoformat()
+        if self.as_of is not None:
+            data["as_of"] = self.as_of.exclude_newer
         raw = json.dumps(data, sort_keys=True).encode()
         return hashlib.sha256(raw).hexdigest()[:20]
 

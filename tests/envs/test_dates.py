@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -110,7 +111,7 @@ def test_uv_leaves_out_what_was_uploaded_after_the_day(tmp_path: Path) -> None:
     ).stdout.strip()
     assert version == "1.13.0"
     log = b"".join(said).decode()
-    assert "resolving as of 2020-01-01 (a test)" in log
+    assert "resolving as of 2020-01-01 (to its end, UTC), a test" in log
     today = asyncio.run(builder.ensure(EnvSpec("3.11", Sdk.STATIC, None, "", "six\n", ())))
     newer = subprocess.run(
         [today.python, "-c", "import six; print(six.__version__)"],
@@ -176,3 +177,27 @@ def test_a_generated_image_resolves_as_of_the_same_day(tmp_path: Path) -> None:
 
     dockerfile = generated_dockerfile(load_space(old_space(tmp_path)))
     assert "uv pip install --system --no-cache --exclude-newer 2023-05-03T00:00:00Z" in dockerfile
+
+
+@pytest.mark.slow
+def test_an_undated_space_keeps_the_moment_it_was_first_resolved(tmp_path: Path) -> None:
+    """The moment of the first resolution is the lock: another builder on the same cache (a
+    rebuild after `env gc`, a restarted server) resolves as of it; --upgrade moves it."""
+    import time
+
+    spec = EnvSpec("3.11", Sdk.STATIC, None, "", "six\n", ())
+    first = EnvBuilder(tmp_path / "cache")
+    said: list[bytes] = []
+    built = asyncio.run(first.ensure(spec, said.append))
+    assert "when its requirements were first resolved here" in b"".join(said).decode()
+    recorded = list((tmp_path / "cache" / "resolved").iterdir())
+    assert len(recorded) == 1
+    again = EnvBuilder(tmp_path / "cache")
+    assert asyncio.run(again.ensure(spec)).key == built.key  # reused: the same moment
+    shutil.rmtree(built.path)  # as `env gc` would
+    rebuilt = asyncio.run(again.ensure(spec))
+    assert rebuilt.key == built.key and not rebuilt.reused and again.builds == 1
+    time.sleep(1.1)  # (moments are kept to the second)
+    upgraded = asyncio.run(again.ensure(spec, upgrade=True))
+    assert upgraded.key != built.key and not upgraded.reused
+    assert asyncio.run(EnvBuilder(tmp_path / "cache").ensure(spec)).key == upgraded.key
