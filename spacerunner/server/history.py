@@ -8,12 +8,15 @@ memory and CPU (its chart shows a gap), so the hour shows when it slept.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
 from spacerunner.supervisor import Supervisor
+
+logger = logging.getLogger("spacerunner.history")
 
 SAMPLE_EVERY = 10.0
 """Seconds between samples."""
@@ -93,7 +96,11 @@ class History:
         }
 
     async def run(self, every: float = SAMPLE_EVERY) -> None:
-        """Sample every ``every`` seconds until cancelled."""
+        """Sample every ``every`` seconds until cancelled (a failed sample is logged and the
+        next one taken: charts have a gap, the server goes on)."""
         while True:
-            self.sample()
+            try:
+                self.sample()
+            except Exception:
+                logger.exception("sampling the Spaces' usage failed")
             await asyncio.sleep(every)
