@@ -114,10 +114,6 @@ class ManagedSpace:
         self._early_output: list[bytes] = []
         self._next_revision: str | None = None
         """The git commit being built or started."""
-        self._build_began: float | None = None
-        """When the build under way got its turn (monotonic)."""
-        self._running_since: float | None = None
-        """When the app that serves became ready (monotonic)."""
         context.router.add(self.route)
         self.reload()
 
@@ -224,7 +220,7 @@ class ManagedSpace:
         """A build's place in the server's queue: it shows as this Space's build, with its log
         from the moment its turn comes (notes written before it go first)."""
         self._building(BuildState.QUEUED)
-        if self.instance is None and self.state in (SpaceState.SLEEPING, SpaceState.STARTING):
+        if self.instance is None and self.state in _BEFORE_RUNNING:
             self._set(SpaceState.BUILDING, "waiting for another Space's build to finish")
 
         def turn() -> None:
@@ -232,7 +228,6 @@ class ManagedSpace:
             for data in self._early_output:
                 log.feed(data)
             self._early_output.clear()
-            self._build_began = self.ctx.clock.monotonic()
             self._building(BuildState.BUILDING)
             self._emit(Lifecycle.BUILDING, detail=_short(self._next_revision))
             if self.instance is None and self.state in _BEFORE_RUNNING:
@@ -267,10 +262,10 @@ class ManagedSpace:
                 self._early_output.clear()
                 if self.build_log is not None:
                     self.build_log.close()
-            if self.build is not None and self.build.state is BuildState.BUILDING:
+            build = self.build
+            if build is not None and build.state is BuildState.BUILDING:
                 self._building(BuildState.DONE)
-                began = self._build_began
-                took = self.ctx.clock.monotonic() - began if began is not None else None
+                took = self.ctx.clock.time() - build.since  # since its turn came
                 self._emit(Lifecycle.BUILT, seconds=took, detail=_short(self._next_revision))
             return plan
 
@@ -403,12 +398,16 @@ class ManagedSpace:
         """``instance`` is ready (``took`` seconds after its start began): it serves, and is
         watched from now on."""
         self.ready_at = self.ctx.clock.time()
-        self._running_since = self.route.last_active = self.ctx.clock.monotonic()
+        self.route.last_active = self.ctx.clock.monotonic()
         self._set(SpaceState.RUNNING, None)
         self._emit(Lifecycle.READY, seconds=took, trigger=trigger)
         self._spawn(self._watch(instance))
         if self.ctx.policy.health_interval > 0:
             self._spawn(self._health(instance))
+
+    def _ran(self) -> float | None:
+        """How long the app that served (or just ended) had been ready."""
+        return self.ctx.clock.time() - self.ready_at if self.ready_at is not None else None
 
     def _fail(self, reason: str) -> None:
         self.last_exit = reason
@@ -562,8 +561,7 @@ class ManagedSpace:
         self.last_exit = reason
         policy = self.ctx.policy
         now = self.ctx.clock.monotonic()
-        since = self._running_since
-        self._emit(Lifecycle.CRASHED, seconds=now - since if since else None, detail=reason)
+        self._emit(Lifecycle.CRASHED, seconds=self._ran(), detail=reason)
         self.crashes.append(now)
         while self.crashes and now - self.crashes[0] > policy.crash_window:
             self.crashes.popleft()
@@ -628,20 +626,19 @@ class ManagedSpace:
                 self._remember_pids()
             if self.state is SpaceState.ERROR and self.config is None:
                 return
+            why = why or "an admin asked"
             if sleep:
-                self._set(SpaceState.SLEEPING, f"asleep: {why or 'put to sleep by an admin'}")
+                self._set(SpaceState.SLEEPING, f"asleep: {why}")
             else:
                 self._set(SpaceState.STOPPED, "stopped by an admin")
-            since = self._running_since
-            ran = self.ctx.clock.monotonic() - since if instance is not None and since else None
             if instance is not None or (not sleep and was is not SpaceState.STOPPED):
                 kind = Lifecycle.SLEEPING if sleep else Lifecycle.STOPPED
-                self._emit(kind, seconds=ran, detail=why or "an admin asked")
+                ran = self._ran() if instance is not None else None
+                self._emit(kind, seconds=ran, detail=why)
         record = self.ctx.state.record(self.name)
         if remember and record.stopped != (not sleep):
             record.stopped = not sleep
             self.ctx.state.save()
-        self.ctx.changed()
 
     async def admin_start(self) -> None:
         """An admin's start: clears a stop or an error and starts now."""
