@@ -21,6 +21,11 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 """Upper bounds (seconds) of the request latency histogram each route keeps."""
 
 
+STATUS_CLASSES = ("none", "1xx", "2xx", "3xx", "4xx", "5xx")
+"""How :class:`RouteStats` counts answers: by the status' first digit, ``none`` for a client
+that left before any."""
+
+
 class RouteStats:
     """What a route answered: responses by status class (``1xx``..``5xx``; ``none`` when the
     client left before any) and a histogram of how long requests took. Plain counters on the
@@ -29,8 +34,8 @@ class RouteStats:
     __slots__ = ("buckets", "by_class", "latency_sum")
 
     def __init__(self) -> None:
-        self.by_class = [0] * 6
-        """Index 0: no response; 1..5: the status' first digit."""
+        self.by_class = [0] * len(STATUS_CLASSES)
+        """Counts in the order of :data:`STATUS_CLASSES`."""
         self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)
         """Per bucket (not cumulative); the last one is above every bound."""
         self.latency_sum = 0.0

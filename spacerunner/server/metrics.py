@@ -20,15 +20,12 @@ from prometheus_client.core import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-from spacerunner.proxy.routes import LATENCY_BUCKETS
+from spacerunner.proxy.routes import LATENCY_BUCKETS, STATUS_CLASSES
 from spacerunner.supervisor import SpaceState, Supervisor
 from spacerunner.supervisor.events import Lifecycle, SpaceEvent, Trigger
 
 START_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
 """Upper bounds (seconds) of the start and wake latency histograms."""
-
-STATUS_CLASSES = ("none", "1xx", "2xx", "3xx", "4xx", "5xx")
-"""The ``code`` label of requests, by index in :class:`RouteStats.by_class`."""
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -38,87 +35,54 @@ class ServerMetrics:
 
     def __init__(self, supervisor: Supervisor) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        space = ["space"]
-        self.starts = Counter(
-            "spacerunner_space_starts", "Starts of a Space's app", space, registry=self.registry
-        )
-        self.crashes = Counter(
-            "spacerunner_space_crashes",
-            "A Space's app ended on its own while it served",
-            space,
-            registry=self.registry,
-        )
-        self.restarts = Counter(
-            "spacerunner_space_restarts",
-            "Restarts after a crash",
-            space,
-            registry=self.registry,
-        )
-        self.failures = Counter(
-            "spacerunner_space_failures",
-            "Times a Space went into the error state",
-            space,
-            registry=self.registry,
-        )
-        self.builds = Counter(
+
+        def counter(name: str, doc: str, *labels: str) -> Counter:
+            return Counter(name, doc, ["space", *labels], registry=self.registry)
+
+        def histogram(name: str, doc: str) -> Histogram:
+            return Histogram(name, doc, ["space"], buckets=START_BUCKETS, registry=self.registry)
+
+        self.builds = counter(
             "spacerunner_space_builds",
             "Builds of a Space's environment or image, by outcome",
-            [*space, "outcome"],
-            registry=self.registry,
+            "outcome",
         )
-        self.sleeps = Counter(
-            "spacerunner_space_sleeps", "Times a Space went to sleep", space, registry=self.registry
+        self.start_seconds = histogram(
+            "spacerunner_space_start_seconds", "From a start's beginning until the app answers"
         )
-        self.start_seconds = Histogram(
-            "spacerunner_space_start_seconds",
-            "From a start's beginning until the app answers",
-            space,
-            buckets=START_BUCKETS,
-            registry=self.registry,
-        )
-        self.wake_seconds = Histogram(
+        self.wake_seconds = histogram(
             "spacerunner_space_wake_seconds",
             "From a visit to a sleeping Space until its app answers",
-            space,
-            buckets=START_BUCKETS,
-            registry=self.registry,
         )
-        self._labelled = (
-            self.starts,
-            self.crashes,
-            self.restarts,
-            self.failures,
-            self.sleeps,
-            self.start_seconds,
-            self.wake_seconds,
-        )
+        self.counted: dict[Lifecycle, Counter] = {
+            Lifecycle.STARTING: counter("spacerunner_space_starts", "Starts of a Space's app"),
+            Lifecycle.CRASHED: counter(
+                "spacerunner_space_crashes", "A Space's app ended on its own while it served"
+            ),
+            Lifecycle.RESTARTING: counter("spacerunner_space_restarts", "Restarts after a crash"),
+            Lifecycle.FAILED: counter(
+                "spacerunner_space_failures", "Times a Space went into the error state"
+            ),
+            Lifecycle.SLEEPING: counter("spacerunner_space_sleeps", "Times a Space went to sleep"),
+        }
+        """The counters of one lifecycle step each."""
         self.registry.register(_Now(supervisor))
-        self.unsubscribe = supervisor.events.subscribe(self.observe)
+        supervisor.events.subscribe(self.observe)
 
     def observe(self, event: SpaceEvent) -> None:
         name, kind = event.space, event.kind
-        if kind is Lifecycle.STARTING:
-            self.starts.labels(name).inc()
+        if kind in self.counted:
+            self.counted[kind].labels(name).inc()
         elif kind is Lifecycle.READY and event.seconds is not None:
             self.start_seconds.labels(name).observe(event.seconds)
             if event.trigger is Trigger.VISIT:
                 self.wake_seconds.labels(name).observe(event.seconds)
-            elif event.trigger is Trigger.REVISION:
-                self.starts.labels(name).inc()  # a new revision's start, beside the old one
-        elif kind is Lifecycle.CRASHED:
-            self.crashes.labels(name).inc()
-        elif kind is Lifecycle.RESTARTING:
-            self.restarts.labels(name).inc()
-        elif kind is Lifecycle.FAILED:
-            self.failures.labels(name).inc()
-        elif kind is Lifecycle.SLEEPING:
-            self.sleeps.labels(name).inc()
-        elif kind is Lifecycle.BUILT:
-            self.builds.labels(name, "done").inc()
-        elif kind is Lifecycle.BUILD_FAILED:
-            self.builds.labels(name, "failed").inc()
-        elif kind is Lifecycle.REMOVED:
-            for metric in self._labelled:  # (a series never observed is no error)
+            elif event.trigger is Trigger.REVISION:  # a new revision's start, beside the old one
+                self.counted[Lifecycle.STARTING].labels(name).inc()
+        elif kind in (Lifecycle.BUILT, Lifecycle.BUILD_FAILED):
+            self.builds.labels(name, "done" if kind is Lifecycle.BUILT else "failed").inc()
+        elif kind is Lifecycle.REMOVED:  # (a series never observed is no error)
+            for metric in (*self.counted.values(), self.start_seconds, self.wake_seconds):
                 metric.remove(name)
             for outcome in ("done", "failed"):
                 self.builds.remove(name, outcome)

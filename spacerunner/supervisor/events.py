@@ -71,10 +71,9 @@ class EventHub:
     def __init__(self) -> None:
         self._listeners: list[Listener] = []
 
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
-        """Call ``listener`` with every event from now on; returns its unsubscribe."""
+    def subscribe(self, listener: Listener) -> None:
+        """Call ``listener`` with every event from now on (for the server's lifetime)."""
         self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
     def emit(self, event: SpaceEvent) -> None:
         for listener in list(self._listeners):
