@@ -28,6 +28,10 @@ from spacerunner.units import format_size
 _PR_SET_PDEATHSIG = 1
 
 
+CPU_WINDOW = 1.0
+"""Seconds a CPU percentage is measured over, at least."""
+
+
 @dataclass
 class Confinement:
     limits: Limits | None
@@ -39,6 +43,7 @@ class Confinement:
     report: list[str] = field(default_factory=list)
     """One line per limit: its value and how it is enforced or watched."""
     _cpu_sample: tuple[float, float] | None = None
+    _cpu_percent: float | None = None
 
     def run_dir(self, scratch_root: Path | None) -> Path:
         """A folder of this run's own, bound writable into a sandbox (its scratch space)."""
@@ -94,7 +99,9 @@ class Confinement:
             self.scratch.wipe()
 
     def usage(self, pid: int | None, peak_rss: int = 0) -> dict[str, Any]:
-        """Memory (current, peak), CPU (seconds, % since the last call), disk of the run."""
+        """Memory (current, peak), CPU (seconds, and % over the last window of at least
+        :data:`CPU_WINDOW`: the gallery, ``ps``, metrics and the history all ask, at their own
+        pace, and each gets a percentage over a real stretch of time), disk of the run."""
         memory = peak = cpu = None
         if self.cgroup is not None:
             used = self.cgroup.usage()
@@ -104,12 +111,13 @@ class Confinement:
             memory = tree_memory if memory is None else memory
             cpu = tree_cpu if cpu is None else cpu
             peak = max(peak or 0, peak_rss, memory or 0)
-        percent = None
         now = time.monotonic()
-        if cpu is not None:
-            if self._cpu_sample is not None and now > self._cpu_sample[0]:
-                percent = 100 * (cpu - self._cpu_sample[1]) / (now - self._cpu_sample[0])
+        sample = self._cpu_sample
+        if cpu is not None and (sample is None or now - sample[0] >= CPU_WINDOW):
+            if sample is not None:
+                self._cpu_percent = 100 * (cpu - sample[1]) / (now - sample[0])
             self._cpu_sample = (now, cpu)
+        percent = self._cpu_percent
         disk = self.scratch.used() if self.scratch is not None else None
         limits = self.limits
         return {

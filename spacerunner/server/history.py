@@ -31,15 +31,15 @@ class Sample:
     memory: int | None
     """Bytes in use by the app (None: not running)."""
     cpu_percent: float | None
-    """Of one core, over the time since the previous sample."""
+    """Of one core, as the app's usage reports it (over its last second or more)."""
     requests_per_second: float
 
 
 @dataclass
 class _Track:
     samples: deque[Sample]
-    last: tuple[float, float | None, int] | None = None
-    """(monotonic time, CPU seconds, requests) at the previous sample."""
+    last: tuple[float, int] | None = None
+    """(monotonic time, requests) at the previous sample."""
     limits: dict[str, Any] | None = None
     """The limits the app last ran with."""
 
@@ -61,24 +61,19 @@ class History:
             track = self._tracks.get(name)
             if track is None:
                 track = self._tracks[name] = _Track(deque(maxlen=self.keep))
-            usage = space.instance.usage() if space.instance is not None else None
-            memory = usage.get("memory") if usage else None
-            cpu_seconds = usage.get("cpu_seconds") if usage else None
-            if usage and usage.get("limits"):
+            usage = (space.instance.usage() if space.instance is not None else None) or {}
+            if usage.get("limits"):
                 track.limits = usage["limits"]
             requests = space.route.stats.requests
-            cpu_percent, rate = None, 0.0
+            rate = 0.0
             if track.last is not None and monotonic > track.last[0]:
-                elapsed = monotonic - track.last[0]
-                rate = max(0, requests - track.last[2]) / elapsed
-                if cpu_seconds is not None and track.last[1] is not None:
-                    cpu_percent = max(0.0, 100 * (cpu_seconds - track.last[1]) / elapsed)
-            track.last = (monotonic, cpu_seconds, requests)
+                rate = max(0, requests - track.last[1]) / (monotonic - track.last[0])
+            track.last = (monotonic, requests)
             track.samples.append(
                 Sample(
                     at=round(now, 1),
-                    memory=memory,
-                    cpu_percent=round(cpu_percent, 1) if cpu_percent is not None else None,
+                    memory=usage.get("memory"),
+                    cpu_percent=usage.get("cpu_percent"),
                     requests_per_second=round(rate, 3),
                 )
             )
