@@ -11,12 +11,12 @@ Packages uploaded after that day are then left out of the resolution (uv's
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from spacerunner.errors import SpacerunnerError
 from spacerunner.sources import fetched_day
+from spacerunner.worktree import git_read
 
 DATED_FILES = ("requirements.txt", "pre-requirements.txt", "README.md")
 """What a resolution depends on: edited since the last commit, the Space is not as it was then."""
@@ -93,31 +93,13 @@ def committed_day(folder: Path) -> AsOf | None:
     """The day of the last commit of ``folder`` when it is a git work tree of its own whose
     requirement files and header are as committed, or a Hub revision fetched into the cache
     (its commit's day, from the Hub); else None (blocking: runs git)."""
-    if not (folder / ".git").exists():
-        fetched = fetched_day(folder)
-        if fetched is None:
-            return None
+    fetched = fetched_day(folder)
+    if fetched is not None:
         commit, day = fetched
         return AsOf(day, f"the day of the Hub revision {commit[:12]}")
-    try:
-        log = subprocess.run(
-            ["git", "-C", str(folder), "log", "-1", "--format=%H %cI"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.split()
-        dirty = subprocess.run(
-            ["git", "-C", str(folder), "status", "--porcelain", "--", *DATED_FILES],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if len(log) != 2 or dirty:
-        return None
+    log = (git_read(folder, "log", "-1", "--format=%H %cI") or "").split()
+    if len(log) != 2 or git_read(folder, "status", "--porcelain", "--", *DATED_FILES) != "":
+        return None  # no history of its own, or its requirements were edited since
     commit, stamp = log
     day = dt.datetime.fromisoformat(stamp).astimezone(dt.UTC).date()
     return AsOf(day, f"the day of the Space's last commit, {commit[:12]}")

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 from pathlib import Path
+
+from spacerunner.worktree import git_read
 
 IGNORED_DIRS = frozenset(
     {"__pycache__", ".git", "flagged", ".gradio", ".streamlit-cache", "node_modules"}
@@ -39,16 +40,4 @@ def fingerprint(folder: Path) -> str:
 
 def git_revision(folder: Path) -> str | None:
     """The commit checked out in ``folder`` when it is a git work tree of its own (blocking)."""
-    if not (folder / ".git").exists():
-        return None
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(folder), "rev-parse", "--short=12", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip() or None if done.returncode == 0 else None
+    return git_read(folder, "rev-parse", "--short=12", "HEAD") or None
