@@ -10,7 +10,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import psutil
@@ -48,10 +47,10 @@ class RunningServer:
     started: float
 
 
-def running_servers(root: Path | None = None) -> list[RunningServer]:
+def running_servers() -> list[RunningServer]:
     """The servers whose files say they run and whose process is alive, oldest first."""
     found = []
-    for path in sorted(((root or state_dir()) / "serve").glob("*/server.json")):
+    for path in sorted((state_dir() / "serve").glob("*/server.json")):
         try:
             data = json.loads(path.read_text())
             server = RunningServer(

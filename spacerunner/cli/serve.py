@@ -85,11 +85,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     oidc.add_argument(
         "--oidc-name-claim",
-        default="preferred_username",
-        help="the claim that names a person here (default preferred_username)",
+        default=UpstreamOIDC.name_claim,
+        help=f"the claim that names a person here (default {UpstreamOIDC.name_claim})",
     )
     oidc.add_argument(
-        "--oidc-groups-claim", default="groups", help="the claim listing their groups (groups)"
+        "--oidc-groups-claim",
+        default=UpstreamOIDC.groups_claim,
+        help=f"the claim listing their groups (default {UpstreamOIDC.groups_claim})",
     )
     oidc.add_argument("--oidc-admin-group", help="members of this group are admins here")
 
@@ -170,27 +172,31 @@ async def _serve(portfolio: Portfolio, *, banner: bool = True) -> int:
     try:
         with stop_on_signals() as stop:
             await portfolio.start()
-            assert portfolio.supervisor is not None
-            if not banner:
-                await stop.wait()
-                return 0
-            spaces = portfolio.supervisor.spaces.values()
-            say(f"serving {len(spaces)} Space{'s' if len(spaces) != 1 else ''} at {portfolio.url}/")
-            for space in sorted(spaces, key=lambda s: s.name):
-                facts = space_facts(space, portfolio.proxy.port)
-                line = f"  {facts['emoji']} {space.name:<24} {portfolio.url}{facts['url']}"
-                if space.reason and facts["state"] == "error":
-                    line += f"  [error: {space.reason.splitlines()[0]}]"
-                print(line, file=sys.stderr)
-            say(f"management token: {portfolio.token}")
-            if portfolio.setup_link is not None:
-                say(f"create the first admin (works once): {portfolio.setup_link}")
-            say(f"admin in a browser: {portfolio.url}/login?token={portfolio.token}")
-            if portfolio.metrics_url is not None:
-                say(f"metrics for Prometheus: {portfolio.metrics_url}")
-            say("Spaces start on their first visit; Ctrl-C stops everything")
+            if banner:
+                _banner(portfolio)
             await stop.wait()
-            say("stopping")
+            if banner:
+                say("stopping")
             return 0
     finally:
         await portfolio.close()
+
+
+def _banner(portfolio: Portfolio) -> None:
+    """Where the Spaces are, and how to administer the server."""
+    assert portfolio.supervisor is not None
+    spaces = portfolio.supervisor.spaces.values()
+    say(f"serving {len(spaces)} Space{'s' if len(spaces) != 1 else ''} at {portfolio.url}/")
+    for space in sorted(spaces, key=lambda s: s.name):
+        facts = space_facts(space, portfolio.proxy.port)
+        line = f"  {facts['emoji']} {space.name:<24} {portfolio.url}{facts['url']}"
+        if space.reason and facts["state"] == "error":
+            line += f"  [error: {space.reason.splitlines()[0]}]"
+        print(line, file=sys.stderr)
+    say(f"management token: {portfolio.token}")
+    if portfolio.setup_link is not None:
+        say(f"create the first admin (works once): {portfolio.setup_link}")
+    say(f"admin in a browser: {portfolio.url}/login?token={portfolio.token}")
+    if portfolio.metrics_url is not None:
+        say(f"metrics for Prometheus: {portfolio.metrics_url}")
+    say("Spaces start on their first visit; Ctrl-C stops everything")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import os
 import secrets
@@ -27,7 +28,7 @@ from spacerunner.auth.upstream import UpstreamOIDC
 from spacerunner.backends.base import Upstream
 from spacerunner.backends.select import make_backend
 from spacerunner.defaults import DEFAULTS
-from spacerunner.errors import PortInUseError
+from spacerunner.errors import PortInUseError, SpacerunnerError
 from spacerunner.launcher import Launcher, SpaceSettings
 from spacerunner.paths import state_dir as default_state_dir
 from spacerunner.proxy import ProxyServer, Route, Router
@@ -101,6 +102,7 @@ class Portfolio:
         self._metrics_server: _EmbeddedUvicorn | None = None
         self._metrics_task: asyncio.Task[None] | None = None
         self._history_task: asyncio.Task[None] | None = None
+        self._metrics_sock: socket.socket | None = None
         self.metrics_url: str | None = None
         self.server_file: Path | None = None
 
@@ -118,6 +120,8 @@ class Portfolio:
     async def start(self) -> None:
         options = self.options
         await self.proxy.start(options.host, options.port)
+        if options.metrics_address is not None:  # (taken before anything starts, as the port)
+            self._metrics_sock = _listen(*options.metrics_address)
         port = self.proxy.port
         self.gate.origin = self.url
         serve_dir = options.state_dir / "serve" / str(port)
@@ -147,8 +151,8 @@ class Portfolio:
         await self.supervisor.start()
         self._history_task = asyncio.create_task(self.history.run(), name="history")
         await self._start_control(port)
-        if options.metrics_address is not None:
-            await self._start_metrics(*options.metrics_address)
+        if self._metrics_sock is not None:
+            await self._start_metrics(self._metrics_sock)
         self._write_server_file(port)
 
     async def _start_control(self, port: int) -> None:
@@ -172,19 +176,11 @@ class Portfolio:
         control_port = sock.getsockname()[1]
         self.router.add(Route(CONTROL, endpoint=Upstream("127.0.0.1", control_port), guarded=False))
 
-    async def _start_metrics(self, host: str, port: int) -> None:
+    async def _start_metrics(self, sock: socket.socket) -> None:
         """``/metrics`` on an address of its own, for a Prometheus that reaches it there."""
         from prometheus_client import make_asgi_app
 
         assert self.metrics is not None
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            sock.close()
-            raise PortInUseError(host, port) from exc
         self._metrics_server, self._metrics_task = await _embedded(
             make_asgi_app(self.metrics.registry), sock
         )
@@ -223,6 +219,8 @@ class Portfolio:
                     server.should_exit = True
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(task, 5)
+            if self._metrics_sock is not None:
+                self._metrics_sock.close()
             await self.proxy.close()
             self._remove_server_file()
 
@@ -252,6 +250,25 @@ async def _embedded(
             task.result()
         await asyncio.sleep(0.01)
     return server, task
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port``; a port in use (or an address this machine does not
+    have) is a clear error."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUseError(host, port) from exc
+        raise SpacerunnerError(
+            f"{host}:{port}: cannot listen there ({exc.strerror}). Fix: give an address of "
+            "this machine, e.g. 127.0.0.1:9100."
+        ) from exc
+    return sock
 
 
 def _url_host(host: str) -> str:

@@ -90,6 +90,13 @@ def test_client_commands_find_each_of_two_servers(tmp_path: Path) -> None:
     assert "no running 'spacerunner serve' found" in cli(state, "ps").stderr
 
 
+def test_a_metrics_address_that_is_not_one_is_refused(tmp_path: Path) -> None:
+    for given in ("9100", "localhost:", "127.0.0.1:99999"):
+        refused = cli(tmp_path, "serve", str(tmp_path), "--metrics-address", given)
+        assert refused.returncode != 0
+        assert "expected HOST:PORT, e.g. 127.0.0.1:9100" in refused.stderr, refused.stderr
+
+
 def test_serve_console_says_each_step_and_stops_cleanly(tmp_path: Path) -> None:
     spaces = tmp_path / "spaces"
     shutil.copytree(SPACES / "static-site", spaces / "site")

@@ -131,3 +131,33 @@ def test_stopping_with_streams_attached_is_clean(
     assert sorted(ended) == sorted(paths)  # each response ended, none hung
     noise = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert not [m for m in noise if "Cancel" in m or "Exception in ASGI" in m], noise
+
+
+def test_a_metrics_address_in_use_fails_before_anything_starts(
+    loop_thread: LoopThread, tmp_path: Path
+) -> None:
+    import socket
+
+    from spacerunner.errors import PortInUseError
+
+    http_space(tmp_path / "spaces", "app")
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    portfolio = Portfolio(
+        ServeOptions(
+            dirs=(tmp_path / "spaces",),
+            port=0,
+            state_dir=tmp_path / "state",
+            spaces=CURRENT,
+            metrics_address=("127.0.0.1", port),
+        )
+    )
+    try:
+        with pytest.raises(PortInUseError, match=f"127.0.0.1:{port} is already in use"):
+            loop_thread.run(portfolio.start())
+        assert portfolio.supervisor is None  # no Space registered, nothing built
+    finally:
+        loop_thread.run(portfolio.close())
+        taken.close()
