@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from spacerunner.envs import system
-from spacerunner.envs.dates import FIRST_RESOLVED, AsOf, Resolutions
+from spacerunner.envs.dates import AsOf, Resolutions
 from spacerunner.envs.interpreters import Choice, Interpreter, choose
 from spacerunner.envs.spec import EnvSpec
 from spacerunner.errors import EnvBuildError
@@ -283,19 +283,18 @@ class EnvBuilder:
                 "--disable-pip-version-check",
                 "--no-compile",
             ]
-        if spec.as_of is not None:
-            day = spec.as_of.day.isoformat()
-            if self.uv:
-                emit(
-                    f"[spacerunner] resolving as of {spec.as_of.text}, {spec.as_of.why}: "
-                    "packages uploaded later are left out\n".encode()
-                )
-                install = [*install, "--exclude-newer", spec.as_of.exclude_newer]
-            elif spec.as_of.why != FIRST_RESOLVED:
-                emit(
-                    f"[spacerunner] note: resolving as of {day} needs uv (pip cannot leave "
-                    "out newer releases); today's releases are used\n".encode()
-                )
+        as_of = spec.as_of
+        if as_of is not None and self.uv:
+            emit(
+                f"[spacerunner] resolving as of {as_of.text}, {as_of.why}: packages uploaded "
+                "later are left out\n".encode()
+            )
+            install = [*install, "--exclude-newer", as_of.exclude_newer]
+        elif as_of is not None and as_of.until is None:  # a day the Space names, not a lock
+            emit(
+                f"[spacerunner] note: resolving as of {as_of.day} needs uv (pip cannot leave "
+                "out newer releases); today's releases are used\n".encode()
+            )
         if spec.pre_requirements.strip():
             (files / "pre-requirements.txt").write_text(spec.pre_requirements)
             await self._run(

@@ -106,11 +106,8 @@ def companions(sdk: Sdk, sdk_version: str | None) -> tuple[str, ...]:
     every app logs a RuntimeError traceback at start)."""
     if sdk not in (Sdk.GRADIO, Sdk.STREAMLIT):
         return ()
-    if sdk is Sdk.STREAMLIT:
-        return IMAGE_PACKAGES
     try:
-        if sdk_version and Version(sdk_version) < Version("5"):
-            return IMAGE_PACKAGES
+        old_gradio = sdk is Sdk.GRADIO and sdk_version and Version(sdk_version) < Version("5")
     except InvalidVersion:
-        return IMAGE_PACKAGES
-    return (*IMAGE_PACKAGES, "spaces")
+        old_gradio = True
+    return IMAGE_PACKAGES if sdk is Sdk.STREAMLIT or old_gradio else (*IMAGE_PACKAGES, "spaces")
