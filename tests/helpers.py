@@ -4,6 +4,8 @@ and a served Space (backend + proxy) built the way spacerunner builds it."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 import threading
 import time
 from collections.abc import Coroutine
@@ -167,3 +169,56 @@ def start_run(
         loop_thread.run(run.close())
         raise
     return run
+
+
+GIT_ENV = {
+    **os.environ,
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.org",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.org",
+    "GIT_CONFIG_GLOBAL": "/dev/null",
+}
+"""git as the tests run it: a fixed identity, no prompts, none of this machine's settings."""
+
+
+def git(
+    *args: str, cwd: Path | None = None, check: bool = True, when: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``git args`` in ``cwd``; ``when`` dates its commits (author and committer)."""
+    dated = {"GIT_AUTHOR_DATE": when, "GIT_COMMITTER_DATE": when} if when else {}
+    return subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        env={**GIT_ENV, **dated},
+        capture_output=True,
+        text=True,
+        check=check,
+    )
+
+
+def python_says(python: str, code: str) -> str:
+    """What ``code`` prints under the interpreter ``python`` (it must succeed)."""
+    done = subprocess.run([python, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+Scrape = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def parse_metrics(text: str) -> Scrape:
+    """Every sample of a ``/metrics`` answer, parsed by the Prometheus client's own parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def metric(scrape: Scrape, name: str, **labels: str) -> float | None:
+    """The sample ``name`` with exactly ``labels`` (None when the scrape has none)."""
+    return scrape.get((name, tuple(sorted(labels.items()))))

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from helpers import git
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -51,16 +52,6 @@ def test_a_missing_folder_beside_real_ones_is_a_folder_not_a_hub_id(tmp_path: Pa
     assert parse_source(str(tmp_path / "spaces")).kind is SourceKind.FOLDER
 
 
-def git(*args: str, cwd: Path) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     repo = tmp_path / "origin" / "demo"
@@ -84,10 +75,10 @@ def test_a_git_repository_by_branch_tag_and_commit(repo: Path, tmp_path: Path) -
     assert (latest.parent / COMPLETE).is_file()
     tagged = sources.folder(parse_source(f"{url}@v1"))
     assert (tagged / "index.html").read_text() == "one" and tagged != latest
-    commit = git("rev-parse", "v1", cwd=repo)
+    commit = git("rev-parse", "v1", cwd=repo).stdout.strip()
     assert sources.folder(parse_source(f"{url}@{commit}")) == tagged
     # a work tree at its commit: the served revision shows
-    assert git("rev-parse", "HEAD", cwd=tagged) == commit
+    assert git("rev-parse", "HEAD", cwd=tagged).stdout.strip() == commit
     # a new commit upstream is fetched the next time
     (repo / "index.html").write_text("three")
     git("commit", "-qam", "three", cwd=repo)
@@ -99,7 +90,7 @@ def test_a_git_repository_by_branch_tag_and_commit(repo: Path, tmp_path: Path) -
 def test_a_cached_git_revision_runs_with_the_network_gone(repo: Path, tmp_path: Path) -> None:
     sources = Sources(tmp_path / "cache")
     url = repo.as_uri()
-    commit = git("rev-parse", "v1", cwd=repo)
+    commit = git("rev-parse", "v1", cwd=repo).stdout.strip()
     first = sources.folder(parse_source(f"{url}@v1"))
     shutil.rmtree(repo)  # the remote is unreachable from now on
     again = Sources(tmp_path / "cache")

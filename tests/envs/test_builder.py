@@ -16,7 +16,7 @@ import httpx
 import psutil
 import pytest
 from gradio_client import Client
-from helpers import SPACES, LoopThread
+from helpers import SPACES, LoopThread, python_says
 
 from spacerunner.config import Sdk, load_space
 from spacerunner.envs import EnvBuilder, EnvMode, EnvSpec, spec_for
@@ -121,13 +121,10 @@ def test_a_real_gradio_space_from_its_own_environment(portfolio) -> None:
     exe = psutil.Process(pid).cmdline()[0]
     assert exe.startswith(str(builder.root)), exe
     # what Spaces' images hold beside the SDK: pip, wheel, a setuptools with pkg_resources
-    held = subprocess.run(
-        [exe, "-c", "import setuptools, pkg_resources, pip, wheel; print(setuptools.__version__)"],
-        capture_output=True,
-        text=True,
+    held = python_says(
+        exe, "import setuptools, pkg_resources, pip, wheel; print(setuptools.__version__)"
     )
-    assert held.returncode == 0, held.stderr
-    assert int(held.stdout.split(".")[0]) < 81
+    assert int(held.split(".")[0]) < 81
     build_log = (
         served.options.state_dir / "serve" / str(served.proxy.port) / "logs" / "greeter.build.log"
     ).read_text()
@@ -244,13 +241,7 @@ def test_without_uv_venv_and_pip_do_the_same(tmp_path: Path) -> None:
     output: list[bytes] = []
     env = asyncio.run(builder.ensure(spec, output.append))
     assert not env.reused
-    version = subprocess.run(
-        [env.python, "-c", "import six; print(six.__version__)"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    assert version == "1.16.0"
+    assert python_says(env.python, "import six; print(six.__version__)") == "1.16.0"
     assert b"Successfully installed six-1.16.0" in b"".join(output)
     assert asyncio.run(builder.ensure(spec)).reused
 

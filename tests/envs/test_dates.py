@@ -4,33 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+from helpers import git, python_says
 
 from spacerunner.config import Sdk, load_space
 from spacerunner.envs import EnvBuilder, EnvSpec, spec_for
 from spacerunner.envs.dates import AsOf, committed_day, parse_day
 from spacerunner.errors import SpacerunnerError
 
-
-def git(folder: Path, *args: str, when: str = "2023-05-01T23:30:00-04:00") -> str:
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.org",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.org",
-        "GIT_AUTHOR_DATE": when,
-        "GIT_COMMITTER_DATE": when,
-    }
-    done = subprocess.run(
-        ["git", "-C", str(folder), *args], env=env, capture_output=True, text=True, check=True
-    )
-    return done.stdout.strip()
+OLD_COMMIT = "2023-05-01T23:30:00-04:00"
 
 
 def old_space(root: Path) -> Path:
@@ -39,15 +24,15 @@ def old_space(root: Path) -> Path:
     (space / "README.md").write_text("---\nsdk: streamlit\nsdk_version: 1.22.0\n---\n")
     (space / "requirements.txt").write_text("numpy\npandas\n")
     (space / "app.py").write_text("import streamlit as st\n")
-    git(space, "init", "-q")
-    git(space, "add", "-A")
-    git(space, "commit", "-qm", "first")
+    git("init", "-q", cwd=space)
+    git("add", "-A", cwd=space)
+    git("commit", "-qm", "first", cwd=space, when=OLD_COMMIT)
     return space
 
 
 def test_a_git_space_as_committed_resolves_as_of_its_last_commit(tmp_path: Path) -> None:
     space = old_space(tmp_path)
-    commit = git(space, "rev-parse", "HEAD")
+    commit = git("rev-parse", "HEAD", cwd=space).stdout.strip()
     found = committed_day(space)
     # 23:30 at UTC-4 is the next day in UTC: the day is UTC's, as uv's cut-off is
     assert found == AsOf(dt.date(2023, 5, 2), f"the day of the Space's last commit, {commit[:12]}")
@@ -103,22 +88,12 @@ def test_uv_leaves_out_what_was_uploaded_after_the_day(tmp_path: Path) -> None:
     )
     said: list[bytes] = []
     env = asyncio.run(builder.ensure(spec, said.append))
-    version = subprocess.run(
-        [env.python, "-c", "import six; print(six.__version__)"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    version = python_says(env.python, "import six; print(six.__version__)")
     assert version == "1.13.0"
     log = b"".join(said).decode()
     assert "resolving as of 2020-01-01 (to its end, UTC), a test" in log
     today = asyncio.run(builder.ensure(EnvSpec("3.11", Sdk.STATIC, None, "", "six\n", ())))
-    newer = subprocess.run(
-        [today.python, "-c", "import six; print(six.__version__)"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    newer = python_says(today.python, "import six; print(six.__version__)")
     assert newer != "1.13.0"
 
 
@@ -147,9 +122,9 @@ def test_an_old_streamlit_runs_as_resolved_in_its_day(loop_thread, tmp_path: Pat
         start_run(
             loop_thread, folder, tmp_path / "today", env_mode=EnvMode.ISOLATED, builder=builder
         )
-    git(folder, "init", "-q")
-    git(folder, "add", "-A")
-    git(folder, "commit", "-qm", "an old Space", when="2022-07-01T12:00:00+00:00")
+    git("init", "-q", cwd=folder)
+    git("add", "-A", cwd=folder)
+    git("commit", "-qm", "an old Space", when="2022-07-01T12:00:00+00:00", cwd=folder)
     run = start_run(
         loop_thread, folder, tmp_path / "dated", env_mode=EnvMode.ISOLATED, builder=builder
     )
@@ -157,16 +132,8 @@ def test_an_old_streamlit_runs_as_resolved_in_its_day(loop_thread, tmp_path: Pat
         assert httpx.get(run.url).status_code == 200
         assert httpx.get(run.url + "healthz").text == "ok"
         env = asyncio.run(builder.ensure(spec_for(load_space(folder))))
-        versions = subprocess.run(
-            [
-                env.python,
-                "-c",
-                "import numpy, pandas; print(numpy.__version__, pandas.__version__)",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()
+        code = "import numpy, pandas; print(numpy.__version__, pandas.__version__)"
+        versions = python_says(env.python, code).split()
         assert versions[0].startswith("1.") and versions[1].startswith("1.")  # of mid-2022
     finally:
         loop_thread.run(run.close())

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from fakes import FakeBackend, fake_supervisor, until
-from prometheus_client.parser import text_string_to_metric_families
+from helpers import metric, parse_metrics
 from starlette.testclient import TestClient
 
 from spacerunner.auth import TeamFiles
@@ -33,19 +33,6 @@ def served(
     supervisor, backend = fake_supervisor(spaces, tmp_path)
     supervisor.scan()
     return supervisor, backend
-
-
-def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every sample of a scrape, parsed by the Prometheus client's own parser."""
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
-
-
-def value(scrape: dict, name: str, **labels: str) -> float | None:
-    return scrape.get((name, tuple(sorted(labels.items()))))
 
 
 # --- the console ---
@@ -117,36 +104,36 @@ def test_metrics_count_starts_crashes_restarts_sleeps_and_builds(tmp_path: Path)
         demo.route.stats.record(200, 0.02)
         demo.route.stats.record(503, 0.3)
         demo.route.stats.record(101, 30.0)
-        scrape = samples(metrics.exposition().decode())
-        assert value(scrape, "spacerunner_space_starts_total", space="demo") == 2
-        assert value(scrape, "spacerunner_space_crashes_total", space="demo") == 1
-        assert value(scrape, "spacerunner_space_restarts_total", space="demo") == 1
-        assert value(scrape, "spacerunner_space_sleeps_total", space="demo") == 1
-        assert value(scrape, "spacerunner_space_builds_total", space="demo", outcome="done") == 1
-        assert value(scrape, "spacerunner_space_start_seconds_count", space="demo") == 2
-        assert value(scrape, "spacerunner_space_wake_seconds_count", space="demo") == 1
-        assert value(scrape, "spacerunner_space_starts_total", space="other") == 1
-        assert value(scrape, "spacerunner_space_state", space="demo", state="sleeping") == 1
-        assert value(scrape, "spacerunner_space_state", space="demo", state="running") == 0
-        assert value(scrape, "spacerunner_space_state", space="other", state="running") == 1
-        assert value(scrape, "spacerunner_requests_total", space="demo", code="2xx") == 1
-        assert value(scrape, "spacerunner_requests_total", space="demo", code="5xx") == 1
-        assert value(scrape, "spacerunner_requests_total", space="demo", code="1xx") == 1
+        scrape = parse_metrics(metrics.exposition().decode())
+        assert metric(scrape, "spacerunner_space_starts_total", space="demo") == 2
+        assert metric(scrape, "spacerunner_space_crashes_total", space="demo") == 1
+        assert metric(scrape, "spacerunner_space_restarts_total", space="demo") == 1
+        assert metric(scrape, "spacerunner_space_sleeps_total", space="demo") == 1
+        assert metric(scrape, "spacerunner_space_builds_total", space="demo", outcome="done") == 1
+        assert metric(scrape, "spacerunner_space_start_seconds_count", space="demo") == 2
+        assert metric(scrape, "spacerunner_space_wake_seconds_count", space="demo") == 1
+        assert metric(scrape, "spacerunner_space_starts_total", space="other") == 1
+        assert metric(scrape, "spacerunner_space_state", space="demo", state="sleeping") == 1
+        assert metric(scrape, "spacerunner_space_state", space="demo", state="running") == 0
+        assert metric(scrape, "spacerunner_space_state", space="other", state="running") == 1
+        assert metric(scrape, "spacerunner_requests_total", space="demo", code="2xx") == 1
+        assert metric(scrape, "spacerunner_requests_total", space="demo", code="5xx") == 1
+        assert metric(scrape, "spacerunner_requests_total", space="demo", code="1xx") == 1
         # the WebSocket's half minute is not a request's latency
-        assert value(scrape, "spacerunner_request_duration_seconds_count", space="demo") == 2
+        assert metric(scrape, "spacerunner_request_duration_seconds_count", space="demo") == 2
         assert (
-            value(scrape, "spacerunner_request_duration_seconds_bucket", space="demo", le="0.025")
+            metric(scrape, "spacerunner_request_duration_seconds_bucket", space="demo", le="0.025")
             == 1
         )
         assert (
-            value(scrape, "spacerunner_request_duration_seconds_bucket", space="demo", le="+Inf")
+            metric(scrape, "spacerunner_request_duration_seconds_bucket", space="demo", le="+Inf")
             == 2
         )
         # a Space that goes takes its series along
         metrics.observe(SpaceEvent("demo", Lifecycle.REMOVED))
-        scrape = samples(metrics.exposition().decode())
-        assert value(scrape, "spacerunner_space_starts_total", space="demo") is None
-        assert value(scrape, "spacerunner_space_starts_total", space="other") == 1
+        scrape = parse_metrics(metrics.exposition().decode())
+        assert metric(scrape, "spacerunner_space_starts_total", space="demo") is None
+        assert metric(scrape, "spacerunner_space_starts_total", space="other") == 1
         await supervisor.close()
 
     asyncio.run(main())

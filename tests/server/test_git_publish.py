@@ -3,12 +3,11 @@ on the server, a broken update, a new Space by push; who may read and who may pu
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
+from helpers import git
 from serving import HTTP_APP
 
 from spacerunner.auth import TeamFiles
@@ -16,21 +15,6 @@ from spacerunner.auth.access import AccessStore, Visibility
 from spacerunner.auth.accounts import AccountStore
 
 PASSWORD = "correct horse"
-GIT_ENV = {
-    **os.environ,
-    "GIT_TERMINAL_PROMPT": "0",
-    "GIT_AUTHOR_NAME": "t",
-    "GIT_AUTHOR_EMAIL": "t@example.org",
-    "GIT_COMMITTER_NAME": "t",
-    "GIT_COMMITTER_EMAIL": "t@example.org",
-    "GIT_CONFIG_GLOBAL": "/dev/null",
-}
-
-
-def git(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["git", *args], cwd=cwd, env=GIT_ENV, capture_output=True, text=True, check=check
-    )
 
 
 def space_repo(root: Path, name: str, title: str) -> Path:

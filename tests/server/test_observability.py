@@ -9,8 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import LoopThread
-from prometheus_client.parser import text_string_to_metric_families
+from helpers import LoopThread, Scrape, metric, parse_metrics
 from serving import CURRENT, Server, http_space
 
 from spacerunner.cli.console import Console
@@ -18,17 +17,8 @@ from spacerunner.server.serve import Portfolio, ServeOptions
 from spacerunner.supervisor import Policy
 
 
-def scrape(server: Server, url: str | None = None) -> dict[tuple[str, tuple], float]:
-    text = httpx.get(url or f"{server.base}/metrics", headers=server.admin()).text
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
-
-
-def count(scrape: dict, name: str, **labels: str) -> float | None:
-    return scrape.get((name, tuple(sorted(labels.items()))))
+def scrape(server: Server, url: str | None = None) -> Scrape:
+    return parse_metrics(httpx.get(url or f"{server.base}/metrics", headers=server.admin()).text)
 
 
 def test_metrics_count_real_starts_crashes_and_sleeps(loop_thread: LoopThread, tmp_path: Path):
@@ -57,30 +47,30 @@ def test_metrics_count_real_starts_crashes_and_sleeps(loop_thread: LoopThread, t
         assert httpx.post(f"{server.base}/api/spaces/app/start", headers=server.admin()).is_success
         assert httpx.post(f"{server.base}/api/spaces/app/sleep", headers=server.admin()).is_success
         metrics = scrape(server)
-        assert count(metrics, "spacerunner_space_starts_total", space="app") == 2
-        assert count(metrics, "spacerunner_space_crashes_total", space="app") == 1
-        assert count(metrics, "spacerunner_space_failures_total", space="app") == 1  # max 0
-        assert count(metrics, "spacerunner_space_sleeps_total", space="app") == 1
-        assert count(metrics, "spacerunner_space_wake_seconds_count", space="app") == 1
-        assert count(metrics, "spacerunner_space_start_seconds_count", space="app") == 2
-        assert count(metrics, "spacerunner_space_failures_total", space="broken") == 1
-        assert count(metrics, "spacerunner_space_state", space="broken", state="error") == 1
-        assert count(metrics, "spacerunner_space_state", space="app", state="sleeping") == 1
-        assert count(metrics, "spacerunner_requests_total", space="app", code="2xx") == 1
-        assert count(metrics, "spacerunner_requests_total", space="app", code="5xx") == 1
-        assert count(metrics, "spacerunner_requests_total", space="broken", code="5xx") == 1
+        assert metric(metrics, "spacerunner_space_starts_total", space="app") == 2
+        assert metric(metrics, "spacerunner_space_crashes_total", space="app") == 1
+        assert metric(metrics, "spacerunner_space_failures_total", space="app") == 1  # max 0
+        assert metric(metrics, "spacerunner_space_sleeps_total", space="app") == 1
+        assert metric(metrics, "spacerunner_space_wake_seconds_count", space="app") == 1
+        assert metric(metrics, "spacerunner_space_start_seconds_count", space="app") == 2
+        assert metric(metrics, "spacerunner_space_failures_total", space="broken") == 1
+        assert metric(metrics, "spacerunner_space_state", space="broken", state="error") == 1
+        assert metric(metrics, "spacerunner_space_state", space="app", state="sleeping") == 1
+        assert metric(metrics, "spacerunner_requests_total", space="app", code="2xx") == 1
+        assert metric(metrics, "spacerunner_requests_total", space="app", code="5xx") == 1
+        assert metric(metrics, "spacerunner_requests_total", space="broken", code="5xx") == 1
         # the same metrics on their own address, to anyone reaching it
         url = server.portfolio.metrics_url
         assert url is not None
         own = scrape(server, url)
-        assert count(own, "spacerunner_space_starts_total", space="app") == 2
+        assert metric(own, "spacerunner_space_starts_total", space="app") == 2
         # while running, memory and CPU against its limits
         assert httpx.get(f"{server.base}/spaces/app/env", timeout=30).status_code == 200
         metrics = scrape(server)
-        assert (count(metrics, "spacerunner_space_memory_bytes", space="app") or 0) > 1_000_000
-        assert count(metrics, "spacerunner_space_memory_limit_bytes", space="app") == 200 << 20
-        assert count(metrics, "spacerunner_space_cpu_limit_cores", space="app") == 1
-        assert count(metrics, "spacerunner_space_cpu_seconds_total", space="app") is not None
+        assert (metric(metrics, "spacerunner_space_memory_bytes", space="app") or 0) > 1_000_000
+        assert metric(metrics, "spacerunner_space_memory_limit_bytes", space="app") == 200 << 20
+        assert metric(metrics, "spacerunner_space_cpu_limit_cores", space="app") == 1
+        assert metric(metrics, "spacerunner_space_cpu_seconds_total", space="app") is not None
         # anonymous visitors get no metrics on the server's port
         assert httpx.get(f"{server.base}/metrics").status_code == 401
     finally:
