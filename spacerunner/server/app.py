@@ -6,10 +6,8 @@ is not a Space's (`/spaces/<name>/...`) to it.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -233,7 +231,7 @@ def build_app(
             kind = LogKind(request.path_params.get("kind", LogKind.RUN.value))
         except ValueError:
             return error("the logs of a Space are /logs/run and /logs/build", 404)
-        lines = _until(supervisor.closing, _log_lines(space, supervisor, kind, tail, follow))
+        lines = _log_lines(space, supervisor, kind, tail, follow)
         if sse:
             return StreamingResponse(
                 _as_sse(lines),
@@ -368,32 +366,6 @@ async def _log_lines(
             history = None  # a next run's (or build's) log: from its first line on
         while space.log_of(kind) is log and not closing.is_set():  # the next run's (or build's)
             version = await supervisor.wait_changed(version, 30)
-
-
-async def _until(closing: asyncio.Event, stream: AsyncGenerator[str, None]) -> AsyncIterator[str]:
-    """``stream`` until it ends or ``closing`` is set (the server stops: the response then
-    ends cleanly instead of being cut)."""
-    closed = asyncio.ensure_future(closing.wait())
-    step: asyncio.Future[str] | None = None
-    try:
-        while True:
-            step = asyncio.ensure_future(anext(stream))
-            await asyncio.wait({step, closed}, return_when=asyncio.FIRST_COMPLETED)
-            if not step.done():
-                return
-            try:
-                line = step.result()
-            except StopAsyncIteration:
-                return
-            step = None
-            yield line
-    finally:
-        closed.cancel()
-        if step is not None and not step.done():  # closing, or the client went away
-            step.cancel()
-            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                await step
-        await stream.aclose()
 
 
 async def _as_sse(lines: AsyncIterator[str]) -> AsyncIterator[bytes]:
