@@ -61,7 +61,7 @@ def test_a_folder_that_is_not_a_repository_of_its_own_is_resolved_today(tmp_path
     assert committed_day(tmp_path) is None
 
 
-def test_the_day_is_part_of_the_environment_key_only_when_there_is_one() -> None:
+def test_the_day_is_part_of_the_environment_key() -> None:
     undated = EnvSpec("3.11", Sdk.GRADIO, "5.0.0", "", "numpy\n", ())
     dated = EnvSpec(
         "3.11", Sdk.GRADIO, "5.0.0", "", "numpy\n", (), as_of=AsOf(dt.date(2024, 1, 2), "x")
