@@ -10,6 +10,7 @@ from pathlib import Path
 from spacerunner.backends.base import Backend, Instance
 from spacerunner.backends.kind import BackendKind
 from spacerunner.backends.local import LocalBackend
+from spacerunner.envs.builder import BuildSlot, Output
 from spacerunner.launch.plan import ContainerPlan, LaunchPlan
 from spacerunner.limits.model import LimitsMode
 
@@ -27,12 +28,26 @@ class AutoBackend(Backend):
         self.docker: Backend | None = None
         self._making = asyncio.Lock()
 
+    async def _docker(self) -> Backend:
+        async with self._making:  # one engine client, made off the event loop
+            if self.docker is None:
+                self.docker = await asyncio.to_thread(self._make_docker)
+        return self.docker
+
+    async def prepare(
+        self, plan: LaunchPlan, output: Output, slot: BuildSlot | None = None
+    ) -> None:
+        backend = await self._docker() if isinstance(plan, ContainerPlan) else self.local
+        await backend.prepare(plan, output, slot)
+
+    def side_by_side(self, plan: LaunchPlan) -> bool:
+        if isinstance(plan, ContainerPlan):
+            return self.docker is None or self.docker.side_by_side(plan)
+        return self.local.side_by_side(plan)
+
     async def start(self, plan: LaunchPlan) -> Instance:
         if isinstance(plan, ContainerPlan):
-            async with self._making:  # one engine client, made off the event loop
-                if self.docker is None:
-                    self.docker = await asyncio.to_thread(self._make_docker)
-            return await self.docker.start(plan)
+            return await (await self._docker()).start(plan)
         return await self.local.start(plan)
 
     @property

@@ -4,6 +4,7 @@ leftovers."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import time
 import uuid
@@ -17,7 +18,7 @@ from docker_support import leftovers
 from gradio_client import Client
 from helpers import SPACES, LoopThread, start_run
 
-from spacerunner.backends.docker import DockerBackend
+from spacerunner.backends.docker import DockerBackend, images
 from spacerunner.backends.docker.engine import LABEL, LABEL_OWNER, LABEL_PID, owner_key
 from spacerunner.backends.kind import BackendKind
 from spacerunner.config import load_space
@@ -112,9 +113,10 @@ def test_an_unchanged_space_is_not_rebuilt(
         run = start(loop_thread, folder, tmp_path / str(round_))
         try:
             loop_thread.run(run.wait_ready(60))
-            log = "\n".join(run.instance.log.tail(400))
+            build_log = tmp_path / str(round_) / "logs" / "again.build.log"
+            log = build_log.read_text() if build_log.exists() else ""
             tags.append(run.instance.container.attrs["Config"]["Image"])
-            assert ("is up to date; not rebuilt" in log) == (round_ == 1), log
+            assert ("[spacerunner] building spacerunner/again" in log) == (round_ != 1), log
         finally:
             loop_thread.run(run.close())
     assert tags[0] == tags[1] != tags[2]
@@ -183,13 +185,70 @@ def test_build_failures_name_the_step(
     )
     with pytest.raises(BackendError) as info:
         start(loop_thread, folder, tmp_path)
-    message = str(info.value)
-    assert "broken: the image build failed at Step 2/4 : RUN echo preparing" in message
-    assert "returned a non-zero code: 3" in message
+    message = str(info.value)  # BuildKit's words for the step, as Spaces' build log has them
+    assert "broken: the image build failed at [2/2] RUN echo preparing" in message
+    assert "exit code: 3" in message
     assert "| no such tool" in message
     (folder / "Dockerfile").write_text("FROM nowhere.invalid/base:1\nCMD true\n")
     with pytest.raises(BackendError, match=r"base image nowhere\.invalid/base:1 is not on this"):
         start(loop_thread, folder, tmp_path)
+    client.images.prune(filters={"dangling": True})
+
+
+def test_a_dockerfile_that_needs_buildkit_builds_with_its_secret_and_network(
+    loop_thread: LoopThread, client: docker.DockerClient, tmp_path: Path
+) -> None:
+    """COPY of several files to ``.``, ``RUN --mount=type=secret`` and ``RUN pip install``: the
+    engine's BuildKit builds it (through the docker CLI), the Space's secret reaches the build
+    and no layer, and the RUN step reaches the package index on an engine with no bridge."""
+    folder = space_copy(tmp_path, SPACES / "docker-buildkit", "kit")
+    token = f"tok-{uuid.uuid4().hex}"
+    run = start(loop_thread, folder, tmp_path, backend="docker", variables={"BUILD_TOKEN": token})
+    try:
+        loop_thread.run(run.wait_ready(60))
+        facts = httpx.get(run.url).json()
+        assert facts == {
+            "token_sha": hashlib.sha256(token.encode()).hexdigest()[:16],
+            "six": "1.16.0",
+            "facts": {"copied": True},
+        }
+        (build_log,) = (tmp_path / "logs").glob("kit*build*")
+        log = build_log.read_text()
+        assert "(DOCKER_BUILDKIT=1)" in log or "buildx" in log
+        assert "RUN pip install --no-cache-dir six==1.16.0" in log
+        assert token not in log + "\n".join(run.instance.log.tail(400))
+        (container,) = client.containers.list(filters={"label": "spacerunner.space=kit"})
+        image = client.images.get(container.attrs["Config"]["Image"])
+        assert token not in str(image.history()) + str(image.attrs)
+    finally:
+        loop_thread.run(run.close())
+    # a new value of a secret the build mounts makes a new image (BuildKit alone would keep the
+    # step that read the old one cached)
+    token = f"tok-{uuid.uuid4().hex}"
+    run = start(loop_thread, folder, tmp_path, backend="docker", variables={"BUILD_TOKEN": token})
+    try:
+        loop_thread.run(run.wait_ready(60))
+        assert (
+            httpx.get(run.url).json()["token_sha"]
+            == hashlib.sha256(token.encode()).hexdigest()[:16]
+        )
+    finally:
+        loop_thread.run(run.close())
+
+
+def test_without_buildkit_the_failure_says_what_it_needs(
+    client: docker.DockerClient, tmp_path: Path
+) -> None:
+    folder = space_copy(tmp_path, SPACES / "docker-buildkit", "legacy")
+    plan = build_plan(load_space(folder), LaunchOptions(container=True))
+    assert isinstance(plan, ContainerPlan)
+    output: list[bytes] = []
+    with pytest.raises(BackendError) as info:
+        images.build(client, plan, output.append, network_mode="host", buildkit=None)
+    message = str(info.value)
+    assert "legacy: the image build failed at Step 4/" in message
+    assert "needs BuildKit" in message and "docker-buildx" in message
+    assert b"BuildKit is not reachable here" in b"".join(output)
     client.images.prune(filters={"dangling": True})
 
 

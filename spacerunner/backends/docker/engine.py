@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,10 @@ LABEL_OWNER = "spacerunner.owner"
 """Which spacerunner state folder made it (a server finds its own leftovers by it)."""
 LABEL_PID = "spacerunner.pid"
 LABEL_SPACE = "spacerunner.space"
+LABEL_SECRETS = "spacerunner.secrets"
+"""On an image: a digest of the build secrets it was built with."""
+BUILDKIT_API = (1, 39)
+"""The engine API that brought BuildKit (Docker 18.09)."""
 
 
 def owner_key(state_dir: os.PathLike[str] | str) -> str:
@@ -60,6 +65,8 @@ class EngineFacts:
     disk_quota: bool
     """Whether ``storage_opt size`` caps a container's writable layer on this engine."""
     driver: str
+    buildkit: bool = False
+    """Whether the engine has BuildKit built in (API 1.39, Docker 18.09, and later on Linux)."""
 
 
 def inspect_engine(
@@ -78,4 +85,7 @@ def inspect_engine(
             network = "isolated"
         else:
             network = "host"
-    return EngineFacts(network=network, disk_quota=disk_quota, driver=driver)
+    version: dict[str, Any] = client.version()
+    api = tuple(int(p) for p in re.findall(r"\d+", str(version.get("ApiVersion", "0.0")))[:2])
+    buildkit = str(info.get("OSType", "linux")) == "linux" and api >= BUILDKIT_API
+    return EngineFacts(network=network, disk_quota=disk_quota, driver=driver, buildkit=buildkit)
