@@ -19,10 +19,12 @@ from pathlib import Path
 from spacerunner.backends.base import Backend, Instance
 from spacerunner.backends.kind import BackendKind
 from spacerunner.backends.logs import LogKind
-from spacerunner.config.model import SpaceConfig
+from spacerunner.config.model import DEFAULT_NODEJS_VERSION, Sdk, SpaceConfig
 from spacerunner.defaults import DEFAULTS
 from spacerunner.envs import EnvBuilder, Environment, EnvMode, environment_needed
 from spacerunner.envs.builder import BuildSlot, Output
+from spacerunner.envs.node import ensure_node
+from spacerunner.envs.sites import SiteBuild, site_folder
 from spacerunner.errors import SpacerunnerError
 from spacerunner.launch.plan import LaunchPlan
 from spacerunner.launch.sdks import build_plan, space_options
@@ -104,8 +106,23 @@ class Launcher:
             return None
         return await self.builder.ensure(spec, output, slot)
 
+    async def site(self, config: SpaceConfig, output: Output | None = None) -> SiteBuild | None:
+        """What a static Space's build needs (``app_build_command``): its Node.js, fetched
+        when missing, and the output folder its files make; ``None`` for other Spaces."""
+        if config.sdk is not Sdk.STATIC or not config.app_build_command:
+            return None
+        wanted = config.nodejs_version or DEFAULT_NODEJS_VERSION
+        cache = self.builder.root.parent
+        node = await asyncio.to_thread(ensure_node, wanted, cache, output or _discard)
+        folder = await asyncio.to_thread(site_folder, cache, config, node.version)
+        return SiteBuild(folder, node)
+
     def plan(
-        self, config: SpaceConfig, env: Environment | None, placement: Placement
+        self,
+        config: SpaceConfig,
+        env: Environment | None,
+        placement: Placement,
+        site: SiteBuild | None = None,
     ) -> LaunchPlan:
         settings = self.settings
         return build_plan(
@@ -123,6 +140,7 @@ class Launcher:
                 variables={**settings.variables, **placement.variables},
                 container=settings.container,
                 host_ports=placement.host_ports,
+                site=site,
             ),
         )
 
@@ -147,7 +165,8 @@ class Launcher:
         the plan. Cheap when all is built. Raises :class:`EnvBuildError`,
         :class:`LaunchError`, :class:`BackendError` (and :class:`OSError` from the disk)."""
         env = await self.environment(config, output, slot)
-        plan = self.plan(config, env, placement)
+        site = await self.site(config, output)
+        plan = self.plan(config, env, placement, site)
         await self.backend.prepare(plan, output or _discard, slot)
         return plan
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import signal
 import time
 from collections.abc import Callable
@@ -18,8 +19,10 @@ from enum import StrEnum
 from pathlib import Path
 
 from spacerunner.backends.logs import AppLog, LogKind, open_log
+from spacerunner.envs import sites
 from spacerunner.envs.builder import BuildSlot, Output
-from spacerunner.launch.plan import LaunchPlan
+from spacerunner.errors import BackendError
+from spacerunner.launch.plan import BuildJob, LaunchPlan, StaticPlan
 
 
 class State(StrEnum):
@@ -227,6 +230,7 @@ class Backend(abc.ABC):
     def __init__(self, log_dir: Path) -> None:
         self._log_dir = log_dir
         self._live: set[Instance] = set()
+        self._site_locks: dict[Path, asyncio.Lock] = {}
 
     @property
     def log_dir(self) -> Path:
@@ -247,13 +251,32 @@ class Backend(abc.ABC):
         instance.when_ended(self._live.discard)
         return instance
 
-    async def prepare(  # noqa: B027 - optional: most backends have nothing to make
+    async def prepare(
         self, plan: LaunchPlan, output: Output, slot: BuildSlot | None = None
     ) -> None:
-        """Make ahead what starting ``plan`` needs beyond its environment (an image), so a
-        start only starts; a build runs inside ``slot()`` with its output to ``output``.
-        Raises :class:`~spacerunner.errors.BackendError` when the build fails. The base
-        has nothing to make: a local process needs only its environment."""
+        """Make ahead what starting ``plan`` needs beyond its environment (an image, a built
+        static site), so a start only starts; a build runs inside ``slot()`` with its output
+        to ``output``. Raises :class:`~spacerunner.errors.BackendError` when the build fails.
+        The base builds static sites (:meth:`run_job`) once per output folder; a local
+        process needs only its environment."""
+        if not isinstance(plan, StaticPlan) or plan.build is None:
+            return
+        job = plan.build
+        lock = self._site_locks.setdefault(job.output, asyncio.Lock())
+        async with lock:
+            if await asyncio.to_thread(sites.is_built, job.output):
+                return
+            async with slot() if slot is not None else contextlib.nullcontext():
+                await self.run_job(job, output)
+
+    async def run_job(self, job: BuildJob, output: Output) -> None:
+        """Run ``job`` to its end in the Space's sandbox and limits, its output to
+        ``output``, and keep what it made at ``job.output``; raises
+        :class:`~spacerunner.errors.BackendError` when it fails."""
+        raise BackendError(
+            f"{job.name}: the {self.name} backend cannot run a static Space's build "
+            f"({job.command[-1]!r}). Fix: serve it with --backend auto or local."
+        )
 
     def side_by_side(self, plan: LaunchPlan) -> bool:
         """Whether ``plan`` can start while another instance of its Space runs (a new

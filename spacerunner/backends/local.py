@@ -19,8 +19,10 @@ from spacerunner.backends.logs import AppLog
 from spacerunner.backends.probe import wait_until_ready
 from spacerunner.backends.static import StaticInstance
 from spacerunner.config.model import DEFAULT_APP_PORT
+from spacerunner.envs import sites
+from spacerunner.envs.builder import Output
 from spacerunner.errors import BackendError
-from spacerunner.launch.plan import ContainerPlan, LaunchPlan, ProcessPlan, StaticPlan
+from spacerunner.launch.plan import BuildJob, ContainerPlan, LaunchPlan, ProcessPlan, StaticPlan
 from spacerunner.limits import cgroups, sandbox
 from spacerunner.limits.confine import Confinement, confine
 from spacerunner.limits.disk import sweep
@@ -255,61 +257,12 @@ class LocalBackend(Backend):
 
     async def _spawn(self, plan: ProcessPlan, log: AppLog) -> LocalProcess:
         try:
-            confinement = await asyncio.to_thread(
-                confine,
-                plan.name,
-                plan.limits,
-                self.scratch_root if plan.limits is not None else None,
-                mode=self.limits_mode,
-            )
-        except OSError as exc:
+            proc, confinement, _ = await self._exec(plan, log.note)
+        except BaseException:
             log.close()
-            raise BackendError(f"{plan.name}: cannot set up its limits: {exc}") from exc
-        for line in confinement.report:
-            log.note(f"limit: {line}")
-        if plan.data_dir is not None:
-            plan.data_dir.mkdir(parents=True, exist_ok=True)
-        isolated = plan.isolation is not Isolation.NONE
-        try:
-            if isolated:
-                command, env, cwd, preexec = await asyncio.to_thread(
-                    self._isolate, plan, confinement, log
-                )
-            else:
-                command, cwd, preexec = plan.command, plan.cwd, confinement.preexec()
-                if confinement.scratch is not None:
-                    cwd = await asyncio.to_thread(confinement.scratch.working_copy, plan.cwd)
-                    log.note(
-                        f"working copy of the Space: {cwd} (ephemeral; the folder is untouched)"
-                    )
-                env = {**self.base_env, **confinement.env(), **plan.env}
-        except OSError as exc:
-            await asyncio.to_thread(confinement.cleanup)
-            log.close()
-            raise BackendError(f"{plan.name}: cannot set up its sandbox: {exc}") from exc
-        log.note(f"starting {shlex.join(plan.command)} in {plan.cwd} (port {plan.port})")
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *command,
-                cwd=cwd,
-                env=env,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=preexec,
-            )
-        except (OSError, subprocess.SubprocessError) as exc:
-            await asyncio.to_thread(confinement.cleanup)
-            log.note(f"could not start: {exc}")
-            log.close()
-            raise BackendError(
-                f"{plan.name}: cannot start {plan.command[0]!r}: "
-                f"{getattr(exc, 'strerror', None) or exc}. "
-                "Fix: check that the interpreter exists and the Space folder is readable."
-            ) from exc
+            raise
         endpoint = None
-        if isolated:
+        if plan.isolation is not Isolation.NONE:
             try:
                 endpoint = await self._enter(plan, proc.pid)
             except OSError as exc:
@@ -324,14 +277,139 @@ class LocalBackend(Backend):
                 ) from exc
         return LocalProcess(plan, log, proc, confinement, endpoint)
 
+    async def _exec(
+        self, plan: ProcessPlan | BuildJob, note: Callable[[str], None]
+    ) -> tuple[asyncio.subprocess.Process, Confinement, Path]:
+        """Start ``plan``'s command in its limits and sandbox: the process (its output on its
+        stdout), its confinement, and the folder it works in (a copy of the Space, unless an
+        app runs unlimited and unisolated in the Space folder itself)."""
+        try:
+            confinement = await asyncio.to_thread(
+                confine,
+                plan.name,
+                plan.limits,
+                self.scratch_root if plan.limits is not None else None,
+                mode=self.limits_mode,
+            )
+        except OSError as exc:
+            raise BackendError(f"{plan.name}: cannot set up its limits: {exc}") from exc
+        for line in confinement.report:
+            note(f"limit: {line}")
+        if plan.data_dir is not None:
+            plan.data_dir.mkdir(parents=True, exist_ok=True)
+        isolated = plan.isolation is not Isolation.NONE
+        try:
+            if isolated:
+                command, env, cwd, workdir, preexec = await asyncio.to_thread(
+                    self._isolate, plan, confinement, note
+                )
+            else:
+                command, cwd, preexec = plan.command, plan.cwd, confinement.preexec()
+                if confinement.scratch is not None or isinstance(plan, BuildJob):
+                    await asyncio.to_thread(confinement.run_dir, self.scratch_root)
+                    assert confinement.scratch is not None
+                    cwd = await asyncio.to_thread(confinement.scratch.working_copy, plan.cwd)
+                    note(f"working copy of the Space: {cwd} (ephemeral; the folder is untouched)")
+                workdir = cwd
+                env = {**self.base_env, **confinement.env(), **plan.env}
+        except OSError as exc:
+            await asyncio.to_thread(confinement.cleanup)
+            raise BackendError(f"{plan.name}: cannot set up its sandbox: {exc}") from exc
+        where = f" (port {plan.port})" if isinstance(plan, ProcessPlan) else ""
+        note(f"starting {shlex.join(plan.command)} in {plan.cwd}{where}")
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *command,
+                cwd=cwd,
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=preexec,
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            await asyncio.to_thread(confinement.cleanup)
+            note(f"could not start: {exc}")
+            raise BackendError(
+                f"{plan.name}: cannot start {plan.command[0]!r}: "
+                f"{getattr(exc, 'strerror', None) or exc}. "
+                "Fix: check that the interpreter exists and the Space folder is readable."
+            ) from exc
+        return proc, confinement, workdir
+
+    async def run_job(self, job: BuildJob, output: Output) -> None:
+        def note(message: str) -> None:
+            output(f"[spacerunner] {message}\n".encode())
+
+        note(f"build: {job.describe}" if job.describe else "build")
+        proc, confinement, workdir = await self._exec(job, note)
+        assert proc.stdout is not None
+        timed_out = False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + job.timeout
+        breached: list[str] = []
+
+        def breach(reason: str) -> None:  # a limit spacerunner watches (no cgroup here)
+            breached.append(reason)
+            note(f"{reason}; stopping the build")
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+
+        watchdog = (
+            Watchdog(proc.pid, job.limits, confinement.watched, confinement.scratch, breach)
+            if confinement.watched and job.limits is not None
+            else None
+        )
+        watching = asyncio.create_task(watchdog.run()) if watchdog is not None else None
+        try:
+            while True:
+                try:
+                    data = await asyncio.wait_for(
+                        proc.stdout.read(65536), max(0.0, deadline - loop.time())
+                    )
+                except TimeoutError:
+                    timed_out = True
+                    break
+                if not data:
+                    break
+                output(data)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)  # what the build left running; or all of it
+            code = await proc.wait()
+            if job.isolation is not Isolation.NONE:
+                code = signal_exit(code)
+            limit = next(iter(breached), None) or await asyncio.to_thread(confinement.limit_reason)
+            if code == 0 and not timed_out and limit is None:
+                facts = {"command": job.command[-1], "tools": job.describe}
+                await asyncio.to_thread(sites.keep, workdir, job.output, facts)
+                note(f"build done: serving {job.output}")
+                return
+        finally:
+            if watching is not None:
+                watching.cancel()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)  # cancelled: nothing of it outlives it
+            confinement.kill()
+            await asyncio.to_thread(confinement.cleanup)
+        why = (
+            f"took over {job.timeout:.0f} s and was stopped"
+            if timed_out
+            else limit or f"exited with code {code}"
+        )
+        raise BackendError(
+            f"{job.name}: its build ({job.command[-1]!r}) {why}. Fix: run it in a copy of the "
+            "Space to see why (the build log has its output), or change app_build_command."
+        )
+
     def _isolate(
-        self, plan: ProcessPlan, confinement: Confinement, log: AppLog
-    ) -> tuple[tuple[str, ...], dict[str, str], Path, Callable[[], None]]:
+        self, plan: ProcessPlan | BuildJob, confinement: Confinement, note: Callable[[str], None]
+    ) -> tuple[tuple[str, ...], dict[str, str], Path, Path, Callable[[], None]]:
         """The command, environment, working folder and child set-up of an isolated run (see
         spacerunner.limits.sandbox); files it may write are given to its uid."""
         layers = sandbox.host_layers()
         for line in layers.missing(plan.isolation):
-            log.note(f"isolation: MISSING {line}")
+            note(f"isolation: MISSING {line}")
         run = confinement.run_dir(self.scratch_root)
         scratch = confinement.scratch
         assert scratch is not None
@@ -340,8 +418,13 @@ class LocalBackend(Backend):
         if uid is not None:
             for folder in (app, scratch.home, scratch.tmp, *filter(None, [plan.data_dir])):
                 sandbox.chown_tree(folder, uid)
+        tools = (
+            sandbox.python_roots(plan.command[0])
+            if isinstance(plan, ProcessPlan)
+            else list(plan.tools)
+        )
         mounts = sandbox.binds(
-            app=app, home=scratch.home, tmp=scratch.tmp, data=plan.data_dir, python=plan.command[0]
+            app=app, home=scratch.home, tmp=scratch.tmp, data=plan.data_dir, tools=tools
         )
         command = sandbox.command(
             plan.command,
@@ -364,7 +447,7 @@ class LocalBackend(Backend):
             if plan.isolation is Isolation.FULL
             else "no network but its own loopback"
         )
-        log.note(
+        note(
             f"isolation: uid {sandbox.SPACE_UID} inside, host uid "
             f"{uid if uid is not None else 'of spacerunner'}; own PID and mount namespaces "
             f"(app at {sandbox.APP_DIR}, read-only system); {network}; "
@@ -376,7 +459,7 @@ class LocalBackend(Backend):
             setup()
             sandbox.stage(mounts)
 
-        return tuple(command), env, run, preexec
+        return tuple(command), env, run, app, preexec
 
     async def _enter(self, plan: ProcessPlan, pid: int) -> Upstream:
         """Register the network namespace the app's sandbox made, so the proxy and probes

@@ -49,6 +49,8 @@ ALLOWED_CUSTOM_HEADERS: tuple[str, ...] = (
 
 DEFAULT_PYTHON_VERSION = "3.10"
 DEFAULT_APP_PORT = 7860
+DEFAULT_NODEJS_VERSION = "22"
+"""The Node.js a static build runs with when the header names none (the current LTS)."""
 DEFAULT_STARTUP_TIMEOUT = 30 * 60.0
 DEFAULT_OAUTH_EXPIRATION_MINUTES = 480
 
@@ -89,6 +91,11 @@ class SpaceConfig:
     app_file: str | None = None
     """Relative to :attr:`path`, with ``/`` separators; ``None`` only for docker Spaces."""
     app_port: int = DEFAULT_APP_PORT
+    app_build_command: str | None = None
+    """Static Spaces: the command that makes the files to serve (``npm run build``); ``app_file``
+    is then a file of its output."""
+    nodejs_version: str | None = None
+    """The Node.js major version ``app_build_command`` runs with (DEFAULT_NODEJS_VERSION)."""
     base_path: str = "/"
     full_width: bool = True
     """``fullWidth``: rendered full width (the reference's default now) or in a column."""

@@ -26,6 +26,7 @@ from spacerunner.config.model import (
 from spacerunner.errors import ConfigError, Problem, Severity
 
 _PYTHON_VERSION = re.compile(r"^3(\.\d+){1,2}$")
+_NODE_VERSION = re.compile(r"^v?\d{1,2}(\.\d+){0,2}$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d)?\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400}
 
@@ -227,6 +228,16 @@ def _custom_headers(
     return tuple(headers)
 
 
+def _nodejs_version(r: _Reader, key: str, value: Any, node: yaml.Node) -> str | None:
+    raw = _raw_scalar(r, key, value, node)
+    if raw is None:
+        return None
+    if _NODE_VERSION.match(raw):
+        return raw.lstrip("v")
+    r.expected(key, "a Node.js version such as '22' or '20.18'", raw)
+    return None
+
+
 def _app_file(r: _Reader, key: str, value: Any, node: yaml.Node) -> str | None:
     text = _string(r, key, value, node)
     if text is None:
@@ -247,6 +258,8 @@ _FIELDS: dict[str, tuple[str, Converter]] = {
     "python_version": ("python_version", _python_version),
     "app_file": ("app_file", _app_file),
     "app_port": ("app_port", _port),
+    "app_build_command": ("app_build_command", _string),
+    "nodejs_version": ("nodejs_version", _nodejs_version),
     "base_path": ("base_path", _string),
     "fullWidth": ("full_width", _bool),
     "header": ("header", _one_of(HEADER_STYLES)),
@@ -379,6 +392,8 @@ def _check_app_file(reader: _Reader, folder: Path, sdk: Sdk) -> None:
             fix="use a path inside the Space folder.",
         )
         return
+    if sdk is Sdk.STATIC and reader.values.get("app_build_command"):
+        return  # a file of the build's output: it exists once the build has run
     if not target.is_file():
         named = "app_file" in reader.values
         reader.problem(

@@ -59,14 +59,39 @@ class ProcessPlan:
 
 
 @dataclass(frozen=True)
+class BuildJob:
+    """Run ``command`` to its end in the Space's sandbox, with its limits, on a copy of the
+    Space folder ``cwd`` (never written); what the copy holds when it succeeds becomes
+    ``output`` (a static Space's ``app_build_command``)."""
+
+    name: str
+    command: tuple[str, ...]
+    cwd: Path
+    env: Mapping[str, str] = field(repr=False)
+    output: Path
+    tools: tuple[Path, ...]
+    """Folders the command needs besides the system (its Node.js), shown read-only."""
+    timeout: float
+    limits: Limits | None = None
+    isolation: Isolation = Isolation.NONE
+    secret_names: frozenset[str] = frozenset()
+    describe: str = ""
+    """What runs it, for the build log (``Node.js 22.20.0 from ...``)."""
+    host_ports: tuple[int, ...] = ()
+    data_dir: Path | None = None
+
+
+@dataclass(frozen=True)
 class StaticPlan:
-    """Serve files of ``root`` from spacerunner itself; ``index`` answers the mount's root."""
+    """Serve files of ``root`` from spacerunner itself; ``index`` answers the mount's root.
+    With ``build``, ``root`` is the build's output, made by the backend's ``prepare``."""
 
     name: str
     root: Path
     index: str
     mount: str = ""
     sdk: Sdk = Sdk.STATIC
+    build: BuildJob | None = None
 
 
 @dataclass(frozen=True)

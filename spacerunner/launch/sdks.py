@@ -16,11 +16,18 @@ from types import MappingProxyType
 
 from spacerunner.config.model import DEFAULT_APP_PORT, Sdk, SpaceConfig
 from spacerunner.envs.builder import Environment
+from spacerunner.envs.sites import BUILD_TIMEOUT, SiteBuild
 from spacerunner.errors import LaunchError
-from spacerunner.launch.plan import HttpProbe, LaunchPlan, ProcessPlan, StaticPlan
+from spacerunner.launch.plan import (
+    BuildJob,
+    HttpProbe,
+    LaunchPlan,
+    ProcessPlan,
+    StaticPlan,
+)
 from spacerunner.launch.ports import free_port
 from spacerunner.limits.model import Limits, LimitSettings
-from spacerunner.limits.sandbox import APP_DATA, Isolation
+from spacerunner.limits.sandbox import APP_DATA, SANDBOX_PATH, Isolation
 
 _AUTHOR = re.compile(r"[^A-Za-z0-9._-]+")
 PORTMAP = Path(__file__).parent / "portmap"
@@ -55,6 +62,8 @@ class LaunchOptions:
     """Ports of the host's loopback the app may reach (see ProcessPlan.host_ports)."""
     container: bool = False
     """Run gradio and streamlit Spaces in a container too (``sdk: docker`` always is)."""
+    site: SiteBuild | None = None
+    """A static Space's build (``app_build_command``): its output folder and Node.js."""
 
 
 def space_options(
@@ -112,12 +121,46 @@ def build_plan(config: SpaceConfig, options: LaunchOptions | None = None) -> Lau
     mount = normalize_mount(options.mount)
     if config.sdk is Sdk.STATIC:
         assert config.app_file is not None
+        if config.app_build_command:
+            # the build's output folder (dist/) is the site: its pages refer to their assets
+            # from there (a Vite build's /assets/..., a relative app.js)
+            job = site_build_job(config, options)
+            folder, _, index = config.app_file.rpartition("/")
+            return StaticPlan(config.name, job.output / folder, index, mount, build=job)
         return StaticPlan(name=config.name, root=config.path, index=config.app_file, mount=mount)
     if config.sdk is Sdk.DOCKER or options.container:
         from spacerunner.launch.containers import build_container_plan
 
         return build_container_plan(config, options)
     return process_plan(config, options)
+
+
+def site_build_job(config: SpaceConfig, options: LaunchOptions) -> BuildJob:
+    """The job that runs a static Space's ``app_build_command`` with its Node.js, in its
+    sandbox and limits, with the variables Spaces gives an app (and the user's)."""
+    site = options.site
+    if site is None:
+        raise LaunchError(
+            f"{config.readme}: app_build_command needs its Node.js and output folder; "
+            "prepare the Space (Launcher.prepare) before planning it."
+        )
+    env = space_environment(config, options, DEFAULT_APP_PORT)
+    del env["PORT"]  # a build serves nothing
+    env.update(PATH=f"{site.node.bin}{os.pathsep}{SANDBOX_PATH}", CI="true")
+    env.update(options.variables)
+    return BuildJob(
+        name=config.name,
+        command=("/bin/sh", "-c", config.app_build_command or "true"),
+        cwd=config.path,
+        env=MappingProxyType(env),
+        output=site.output,
+        tools=site.node.roots,
+        timeout=BUILD_TIMEOUT,
+        limits=options.limits,
+        isolation=options.isolation,
+        secret_names=frozenset(options.variables),
+        describe=f"Node.js {site.node.version}, {site.node.source}",
+    )
 
 
 def process_plan(

@@ -134,16 +134,18 @@ _ENV_ALLOWED = {
     "REQUESTS_CA_BUNDLE",
     "CURL_CA_BUNDLE",
     "PYTHONDONTWRITEBYTECODE",
+    "NODE_EXTRA_CA_CERTS",
     "OPENBLAS_CORETYPE",
     "OPENBLAS_L2_SIZE",
 }
-_ENV_ALLOWED_PREFIXES = ("LC_", "PIP_", "UV_")
+_ENV_ALLOWED_PREFIXES = ("LC_", "PIP_", "UV_", "NPM_CONFIG_", "npm_config_")
 SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def allowed_environment(environ: dict[str, str] | os._Environ[str]) -> dict[str, str]:
     """What an isolated app may see of spacerunner's environment: locale, time zone, proxy and
-    certificate settings, package-index settings (installs keep working), and nothing else."""
+    certificate settings, package-index settings of pip, uv and npm (installs keep working),
+    and nothing else."""
     kept = {
         key: value
         for key, value in environ.items()
@@ -174,13 +176,14 @@ class Bind:
     writable: bool = False
 
 
-def binds(*, app: Path, home: Path, tmp: Path, data: Path | None, python: str) -> list[Bind]:
-    """What a Space's sandbox sees besides the system, outermost first."""
+def binds(*, app: Path, home: Path, tmp: Path, data: Path | None, tools: list[Path]) -> list[Bind]:
+    """What a Space's sandbox sees besides the system, outermost first: its folders, and the
+    ``tools`` it runs with (its interpreter's :func:`python_roots`, a Node.js) read-only."""
     found = [Bind(home, APP_HOME, True), Bind(app, APP_DIR, True), Bind(tmp, "/tmp", True)]
     if data is not None:
         found.append(Bind(data, APP_DATA, True))
     seen: list[Path] = []
-    for path in python_roots(python):
+    for path in tools:
         if path.exists() and not any(path.is_relative_to(s) for s in seen):
             seen.append(path)
             found.append(Bind(path, str(path)))

@@ -231,6 +231,7 @@ class DockerBackend(Backend):
         self, plan: LaunchPlan, output: Output, slot: BuildSlot | None = None
     ) -> None:
         if not isinstance(plan, ContainerPlan):
+            await super().prepare(plan, output, slot)
             return
         tag = await asyncio.to_thread(images.image_tag, plan)
         lock = self._build_locks.setdefault(tag, asyncio.Lock())

@@ -6,17 +6,16 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import os
 import re
 import tarfile
 from collections import deque
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spacerunner.backends.docker import buildkit
 from spacerunner.backends.docker.buildkit import BuildKitCli
 from spacerunner.backends.docker.engine import LABEL, LABEL_SECRETS, LABEL_SPACE
+from spacerunner.contents import content_digest, files
 from spacerunner.errors import BackendError
 from spacerunner.launch.plan import ContainerPlan
 
@@ -27,14 +26,6 @@ GENERATED = "Dockerfile.spacerunner"
 _SKIP = {".git", "__pycache__", ".venv"}
 _STEP = re.compile(r"^Step \d+/\d+ : ")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def _files(context: Path) -> list[Path]:
-    found = []
-    for root, dirs, files in os.walk(context):
-        dirs[:] = sorted(d for d in dirs if d not in _SKIP)
-        found += [Path(root, f) for f in sorted(files)]
-    return found
 
 
 _SECRET_MOUNT = re.compile(r"--mount=(\S*type=secret\S*)")
@@ -60,14 +51,7 @@ def secrets_key(plan: ContainerPlan) -> str:
 def context_digest(plan: ContainerPlan) -> str:
     """A hash of everything the image is made from: the files, the Dockerfile spacerunner
     wrote (if any), where they are, and the build secrets it mounts."""
-    digest = hashlib.sha256()
-    digest.update((plan.dockerfile or "").encode())
-    digest.update(secrets_key(plan).encode())
-    for path in _files(plan.context):
-        digest.update(str(path.relative_to(plan.context)).encode() + b"\0")
-        digest.update(f"{path.stat().st_mode & 0o777:o}\0".encode())
-        digest.update(path.read_bytes() if not path.is_symlink() else os.readlink(path).encode())
-    return digest.hexdigest()
+    return content_digest(plan.context, _SKIP, plan.dockerfile or "", secrets_key(plan))
 
 
 def image_tag(plan: ContainerPlan) -> str:
@@ -78,7 +62,7 @@ def _context_tar(plan: ContainerPlan) -> io.BytesIO:
     buffer = io.BytesIO()
     # GNU, not PAX: the docker CLI tells a tar on stdin from a Dockerfile by its first header
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as tar:
-        for path in _files(plan.context):
+        for path in files(plan.context, _SKIP):
             tar.add(path, arcname=str(path.relative_to(plan.context)), recursive=False)
         if plan.dockerfile is not None:
             data = plan.dockerfile.encode()
