@@ -168,3 +168,38 @@ def test_an_undated_space_keeps_the_moment_it_was_first_resolved(tmp_path: Path)
     upgraded = asyncio.run(again.ensure(spec, upgrade=True))
     assert upgraded.key != built.key and not upgraded.reused
     assert asyncio.run(EnvBuilder(tmp_path / "cache").ensure(spec)).key == upgraded.key
+
+
+@pytest.mark.slow
+def test_an_old_gradio_4_answers_its_queue_as_resolved_in_its_day(
+    loop_thread, tmp_path: Path
+) -> None:
+    """Gradio 4.44.1 (Blocks with a State, a JSON and a Chatbot, called through the queue) with
+    no compatibility table: resolved today, `import gradio` fails (huggingface_hub 1.0 dropped
+    HfFolder); committed in October 2024 and resolved as of that day, gradio_client gets its
+    answer through the queue."""
+    from gradio_client import Client
+    from helpers import SPACES, start_run
+
+    from spacerunner.envs import EnvMode
+    from spacerunner.errors import AppExitedError
+
+    folder = tmp_path / "old-gradio"
+    shutil.copytree(SPACES / "old-gradio", folder)
+    builder = EnvBuilder(tmp_path / "cache", compat=False)
+    with pytest.raises(AppExitedError):  # today's resolution: not a git repository yet
+        start_run(
+            loop_thread, folder, tmp_path / "today", env_mode=EnvMode.ISOLATED, builder=builder
+        )
+    git("init", "-q", cwd=folder)
+    git("add", "-A", cwd=folder)
+    git("commit", "-qm", "an old Space", when="2024-10-15T12:00:00+00:00", cwd=folder)
+    run = start_run(
+        loop_thread, folder, tmp_path / "dated", env_mode=EnvMode.ISOLATED, builder=builder
+    )
+    try:
+        client = Client(run.url, verbose=False)
+        facts = client.predict("hi", api_name="/remember")[0]
+        assert facts == {"count": 1, "version": "4.44.1"}
+    finally:
+        loop_thread.run(run.close())
