@@ -24,6 +24,7 @@ from pathlib import Path
 from spacerunner.envs import system
 from spacerunner.envs.dates import AsOf, Resolutions
 from spacerunner.envs.interpreters import Choice, Interpreter, choose
+from spacerunner.envs.releases import sdk_window
 from spacerunner.envs.spec import EnvSpec
 from spacerunner.errors import EnvBuildError
 
@@ -49,6 +50,8 @@ class Environment:
     reused: bool
     seconds: float
     notes: tuple[str, ...] = ()
+    imports: bool = True
+    """Whether its SDK imported when it was built (a resolution can install and not work)."""
 
     @property
     def run_env(self) -> dict[str, str]:
@@ -155,6 +158,66 @@ class EnvBuilder:
             )
         for note in notes:
             emit(f"[spacerunner] note: {note}\n".encode())
+        try:
+            env = await self._obtain(spec, choice, tuple(notes), emit, slot, started)
+        except EnvBuildError as exc:
+            if undated is None:
+                raise
+            failure: EnvBuildError | None = exc
+        else:
+            if undated is None or env.reused or env.imports:
+                if undated is not None and not env.reused and spec.as_of is not None:
+                    self.resolutions.keep(undated, spec.as_of)
+                return env
+            failure = None
+        # today's resolution does not install or import: resolve as of when the SDK version
+        # the Space names was the newest, as Spaces built it then
+        window = None
+        if spec.sdk_requirement and spec.sdk_version:
+            package = spec.sdk_requirement.split("==")[0]
+            window = await asyncio.to_thread(sdk_window, package, spec.sdk_version)
+        if window is None:
+            if failure is not None:
+                raise failure
+            if spec.as_of is not None:
+                self.resolutions.keep(undated, spec.as_of)
+            return env
+        what = "did not install" if failure is not None else "installed but does not import"
+        emit(
+            f"[spacerunner] today's resolution {what}; resolving again as of {window.text}, "
+            f"{window.why}\n".encode()
+        )
+        dated = dataclasses.replace(spec, as_of=window)
+        try:
+            retried = await self._obtain(dated, choice, tuple(notes), emit, slot, started)
+        except EnvBuildError:
+            if failure is not None:
+                raise
+            retried = None
+        if retried is None or (not retried.imports and failure is None):
+            # no better as of then (its releases may not suit the Space's Python): today's
+            # resolution stays, and the app's own start says what is wrong
+            emit(
+                f"[spacerunner] the resolution as of {window.day} does not work either; keeping "
+                "today's\n".encode()
+            )
+            assert spec.as_of is not None
+            self.resolutions.keep(undated, spec.as_of)
+            return env
+        self.resolutions.keep(undated, window)
+        self._pending[undated] = window
+        return retried
+
+    async def _obtain(
+        self,
+        spec: EnvSpec,
+        choice: Choice,
+        notes: tuple[str, ...],
+        emit: Output,
+        slot: BuildSlot | None,
+        started: float,
+    ) -> Environment:
+        """The environment of ``spec`` (its day set): reused, or built under the key's lock."""
         key = spec.key(choice.interpreter.dotted)
         path = self.path_for(key)
         if not self.complete(path):
@@ -166,10 +229,8 @@ class EnvBuilder:
                     await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
                     if not self.complete(path):  # another process may have built it meanwhile
                         async with slot() if slot is not None else contextlib.nullcontext():
-                            await self._build(spec, choice.interpreter, key, path, emit)
+                            imports = await self._build(spec, choice.interpreter, key, path, emit)
                         self.builds += 1
-                        if undated is not None and spec.as_of is not None:
-                            self.resolutions.keep(undated, spec.as_of)
                         seconds = time.monotonic() - started
                         return Environment(
                             key,
@@ -178,7 +239,8 @@ class EnvBuilder:
                             choice.interpreter,
                             False,
                             seconds,
-                            tuple(notes),
+                            notes,
+                            imports,
                         )
                 finally:
                     fcntl.flock(fd, fcntl.LOCK_UN)
@@ -196,7 +258,7 @@ class EnvBuilder:
             choice.interpreter,
             True,
             time.monotonic() - started,
-            tuple(notes),
+            notes,
         )
 
     async def _debian_packages(self, spec: EnvSpec, emit: Output) -> list[str]:
@@ -215,7 +277,8 @@ class EnvBuilder:
 
     async def _build(
         self, spec: EnvSpec, interpreter: Interpreter, key: str, path: Path, emit: Output
-    ) -> None:
+    ) -> bool:
+        """Build ``spec`` at ``path``; whether its SDK imports."""
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = self.root / f".tmp-{key}-{uuid.uuid4().hex[:8]}"
         started = time.monotonic()
@@ -230,7 +293,7 @@ class EnvBuilder:
                 await self._install(spec, interpreter, tmp, files, emit)
             finally:
                 shutil.rmtree(files, ignore_errors=True)
-            await self._warm(spec, str(tmp / "bin" / "python"), emit)
+            imports = await self._warm(spec, str(tmp / "bin" / "python"), emit)
             marker = {
                 "key": key,
                 "python": interpreter.dotted,
@@ -238,6 +301,7 @@ class EnvBuilder:
                 "as_of": spec.as_of.exclude_newer if spec.as_of is not None else None,
                 "built_at": time.time(),
                 "seconds": round(time.monotonic() - started, 2),
+                "imports": imports,
             }
             (tmp / MARKER).write_text(json.dumps(marker))
             try:
@@ -252,6 +316,7 @@ class EnvBuilder:
         emit(
             f"[spacerunner] environment {key} built in {time.monotonic() - started:.1f}s\n".encode()
         )
+        return imports
 
     async def _install(
         self, spec: EnvSpec, interpreter: Interpreter, tmp: Path, files: Path, emit: Output
@@ -322,28 +387,34 @@ class EnvBuilder:
                 [*install, sdk, *spec.companions, *pins], emit, what=f"installing {sdk}"
             )
 
-    async def _warm(self, spec: EnvSpec, python: str, emit: Output) -> None:
+    async def _warm(self, spec: EnvSpec, python: str, emit: Output) -> bool:
         """Import the SDK once, writing its bytecode: builds run ahead of the first visit, so
         the first start (which may not write into the environment from its sandbox) does not
         compile Gradio's import again (4.7 s against 2.2 s, bench/serve.py). Not fatal: an
         SDK that does not import fails the app's start, with the app's own log."""
         modules = spec.sdk_modules
         if not modules:
-            return
+            return True
         started = time.monotonic()
+        # the SDK must import; its other modules are warmed where this version has them
+        # (streamlit.web came in Streamlit 1.12)
+        extra = "".join(
+            f"\ntry:\n import {module}\nexcept ImportError:\n pass" for module in modules[1:]
+        )
         code = (
             "import os; os.environ.setdefault('GRADIO_ANALYTICS_ENABLED', 'False'); "
-            + "; ".join(f"import {module}" for module in modules)
+            f"import {modules[0]}{extra}"
         )
         try:
             await self._run([python, "-c", code], emit, what=f"importing {modules[0]}")
         except EnvBuildError as exc:
             emit(f"[spacerunner] note: {exc}; its first start compiles it instead\n".encode())
-            return
+            return False
         emit(
             f"[spacerunner] bytecode of {modules[0]} written in "
             f"{time.monotonic() - started:.1f}s\n".encode()
         )
+        return True
 
     async def _run(self, command: list[str], emit: Output, *, what: str) -> None:
         tail: deque[str] = deque(maxlen=25)

@@ -65,18 +65,23 @@ class Resolutions:
         it succeeds)."""
         if not upgrade:
             try:
-                until = dt.datetime.fromisoformat((self.root / key).read_text().strip())
-                return AsOf(until.date(), FIRST_RESOLVED, until)
+                stamp, _, why = (self.root / key).read_text().partition("\n")
+                until = dt.datetime.fromisoformat(stamp.strip())
+                return AsOf(until.date(), why.strip() or FIRST_RESOLVED, until)
             except (OSError, ValueError):
                 pass
         now = dt.datetime.now(dt.UTC).replace(microsecond=0)
         return AsOf(now.date(), FIRST_RESOLVED, now)
 
     def keep(self, key: str, as_of: AsOf) -> None:
-        if as_of.until is None:
-            return
+        """Record ``as_of`` as the lock of ``key``: its moment (a day's end, for a day) and,
+        when it is not the first resolution's, why."""
+        until = as_of.until or dt.datetime.combine(
+            as_of.day + dt.timedelta(days=1), dt.time(), dt.UTC
+        )
+        why = "" if as_of.why == FIRST_RESOLVED else as_of.why
         self.root.mkdir(parents=True, exist_ok=True)
-        (self.root / key).write_text(as_of.until.isoformat() + "\n")
+        (self.root / key).write_text(f"{until.isoformat()}\n{why}\n".rstrip() + "\n")
 
 
 def parse_day(text: str) -> dt.date:

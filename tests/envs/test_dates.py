@@ -99,15 +99,14 @@ def test_uv_leaves_out_what_was_uploaded_after_the_day(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_an_old_streamlit_runs_as_resolved_in_its_day(loop_thread, tmp_path: Path) -> None:
-    """Streamlit 1.10 with unpinned numpy and pandas, committed in July 2022, and no
-    compatibility table: resolved today, `import streamlit` fails (altair 5, NumPy 2);
-    resolved as of its commit's day, it starts and answers (its era's page and health
-    endpoint), with the NumPy and pandas of mid-2022."""
+    """Streamlit 1.10 with unpinned numpy and pandas, and no compatibility table: resolved
+    today, `import streamlit` fails (altair 5, NumPy 2); resolved as of its sdk_version's
+    window, or committed in July 2022 and resolved as of that day, it starts and answers (its
+    era's page and health endpoint), with the NumPy and pandas of mid-2022."""
     import httpx
     from helpers import SPACES, start_run
 
     from spacerunner.envs import EnvMode
-    from spacerunner.errors import AppExitedError
 
     folder = tmp_path / "old-streamlit"
     folder.mkdir()
@@ -118,10 +117,14 @@ def test_an_old_streamlit_runs_as_resolved_in_its_day(loop_thread, tmp_path: Pat
     (folder / "app.py").write_text((SPACES / "old-streamlit" / "app.py").read_text())
     (folder / "requirements.txt").write_text("numpy\npandas\n")
     builder = EnvBuilder(tmp_path / "cache", compat=False)
-    with pytest.raises(AppExitedError):  # today's resolution: not a git repository yet
-        start_run(
-            loop_thread, folder, tmp_path / "today", env_mode=EnvMode.ISOLATED, builder=builder
-        )
+    # not a git repository yet: today's resolution installs and does not import; resolved
+    # again as of the last day its sdk_version was the newest, it runs
+    run = start_run(
+        loop_thread, folder, tmp_path / "today", env_mode=EnvMode.ISOLATED, builder=builder
+    )
+    loop_thread.run(run.close())
+    log = (tmp_path / "today" / "logs" / "old-streamlit.build.log").read_text()
+    assert "does not import; resolving again as of 2022-07-13" in log
     git("init", "-q", cwd=folder)
     git("add", "-A", cwd=folder)
     git("commit", "-qm", "an old Space", when="2022-07-01T12:00:00+00:00", cwd=folder)
@@ -176,21 +179,24 @@ def test_an_old_gradio_4_answers_its_queue_as_resolved_in_its_day(
 ) -> None:
     """Gradio 4.44.1 (Blocks with a State, a JSON and a Chatbot, called through the queue) with
     no compatibility table: resolved today, `import gradio` fails (huggingface_hub 1.0 dropped
-    HfFolder); committed in October 2024 and resolved as of that day, gradio_client gets its
-    answer through the queue."""
+    HfFolder); resolved as of its sdk_version's window, or committed in October 2024 and
+    resolved as of that day, gradio_client gets its answer through the queue."""
     from gradio_client import Client
     from helpers import SPACES, start_run
 
     from spacerunner.envs import EnvMode
-    from spacerunner.errors import AppExitedError
 
     folder = tmp_path / "old-gradio"
     shutil.copytree(SPACES / "old-gradio", folder)
     builder = EnvBuilder(tmp_path / "cache", compat=False)
-    with pytest.raises(AppExitedError):  # today's resolution: not a git repository yet
-        start_run(
-            loop_thread, folder, tmp_path / "today", env_mode=EnvMode.ISOLATED, builder=builder
-        )
+    # not a git repository yet: today's resolution installs and does not import; resolved
+    # again as of the last day its sdk_version was the newest, it runs
+    run = start_run(
+        loop_thread, folder, tmp_path / "today", env_mode=EnvMode.ISOLATED, builder=builder
+    )
+    loop_thread.run(run.close())
+    log = (tmp_path / "today" / "logs" / "old-gradio.build.log").read_text()
+    assert "does not import; resolving again as of 2024-10-08" in log
     git("init", "-q", cwd=folder)
     git("add", "-A", cwd=folder)
     git("commit", "-qm", "an old Space", when="2024-10-15T12:00:00+00:00", cwd=folder)
@@ -203,3 +209,91 @@ def test_an_old_gradio_4_answers_its_queue_as_resolved_in_its_day(
         assert facts == {"count": 1, "version": "4.44.1"}
     finally:
         loop_thread.run(run.close())
+
+
+@pytest.mark.slow
+def test_a_newest_release_that_cannot_install_resolves_as_of_the_sdk_versions_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tinydep 1.0 is a wheel (2023); tinydep 2.0 has no wheel for the Space's Python and its
+    source does not build (2025). A Space with no history of its own (no git) naming Gradio
+    4.26.0 and an unpinned tinydep: today's resolution fails on tinydep 2.0; spacerunner
+    resolves again as of the last day 4.26.0 was Gradio's newest (2024-04-17, from the index's
+    upload times), which gets tinydep 1.0, and keeps that day as the Space's lock."""
+    from package_index import PackageIndex, Release, sdist, wheel
+
+    utc = dt.UTC
+    failing = 'raise SystemExit("error: tinydep 2.0 needs a C compiler and the Rust toolchain")\n'
+    releases = [
+        Release(
+            "tinydep-1.0-py3-none-any.whl",
+            wheel("tinydep", "1.0", 'VERSION = "1.0"\n'),
+            dt.datetime(2023, 3, 1, tzinfo=utc),
+        ),
+        Release(
+            "tinydep-2.0.tar.gz",
+            sdist("tinydep", "2.0", failing),
+            dt.datetime(2025, 3, 1, tzinfo=utc),
+        ),
+    ]
+    folder = tmp_path / "space"
+    folder.mkdir()
+    (folder / "README.md").write_text(
+        '---\nsdk: gradio\nsdk_version: 4.26.0\npython_version: "3.11"\n---\n'
+    )
+    (folder / "app.py").write_text("import tinydep\n")
+    (folder / "requirements.txt").write_text("tinydep\n")
+    spec = spec_for(load_space(folder))
+    assert spec.as_of is None  # nothing says when it was made but its sdk_version
+    with PackageIndex({"tinydep": releases}) as index:
+        monkeypatch.setenv("UV_INDEX", index.url)
+        said: list[bytes] = []
+        env = asyncio.run(EnvBuilder(tmp_path / "cache").ensure(spec, said.append))
+        log = b"".join(said).decode()
+        assert "tinydep 2.0 needs a C compiler" in log  # today's resolution, tried first
+        assert (
+            "today's resolution did not install; resolving again as of 2024-04-17 (to its end, "
+            "UTC), the last day gradio 4.26.0 was its newest release (sdk_version)"
+        ) in log
+        assert python_says(env.python, "import tinydep; print(tinydep.VERSION)") == "1.0"
+        again = asyncio.run(EnvBuilder(tmp_path / "cache").ensure(spec))
+        assert again.reused and again.key == env.key  # the day is the Space's lock now
+
+
+def test_an_sdk_versions_window_ends_the_day_before_the_next_final_release() -> None:
+    from packaging.version import Version
+
+    from spacerunner.envs.releases import first_uploads, newest_window
+
+    def at(day: str) -> str:
+        return f"{day}T10:00:00.000000Z"
+
+    files: list[dict[str, object]] = [
+        {"filename": "gradio-4.26.0-py3-none-any.whl", "upload-time": at("2024-04-08")},
+        {"filename": "gradio-4.26.0.tar.gz", "upload-time": at("2024-04-07")},
+        {"filename": "gradio-4.27.0b1-py3-none-any.whl", "upload-time": at("2024-04-10")},
+        {"filename": "gradio-4.27.0-py3-none-any.whl", "upload-time": at("2024-04-18")},
+        {"filename": "gradio-3.50.2-py3-none-any.whl", "upload-time": at("2024-05-01")},
+        {"filename": "not-a-distribution.txt", "upload-time": at("2024-01-01")},
+    ]
+    uploads = first_uploads(files)
+    assert uploads[Version("4.26.0")].date() == dt.date(2024, 4, 7)  # the first file counts
+    # the beta is no release; a later patch of an older line is no successor
+    assert newest_window(uploads, "4.26.0") == dt.date(2024, 4, 17)
+    assert newest_window(uploads, "4.27.0") is None  # still the newest: today
+    assert newest_window(uploads, "9.9.9") is None and newest_window(uploads, "x") is None
+
+
+def test_a_lock_keeps_its_day_and_why(tmp_path: Path) -> None:
+    from spacerunner.envs.dates import FIRST_RESOLVED, Resolutions
+
+    locks = Resolutions(tmp_path)
+    window = AsOf(dt.date(2024, 4, 17), "the last day gradio 4.26.0 was its newest release")
+    locks.keep("k", window)
+    kept = locks.moment("k")
+    assert kept.exclude_newer == window.exclude_newer == "2024-04-18T00:00:00Z"
+    assert kept.why == window.why
+    first = locks.moment("other")
+    assert first.why == FIRST_RESOLVED and first.until is not None
+    locks.keep("other", first)
+    assert locks.moment("other") == first
