@@ -109,9 +109,14 @@ async def close(served: Served) -> None:
         await served.proxy.close()
 
 
-def streamlit_session(url: str, timeout: float = 20) -> tuple[list[str], str]:
-    """Open a Streamlit session on its WebSocket at ``url`` (``ws://.../_stcore/stream``), run
-    the script once; return the kinds of messages received and the text of its deltas."""
+def streamlit_session(
+    url: str, timeout: float = 20, *, subprotocol: bool = True
+) -> tuple[list[str], str]:
+    """Open a Streamlit session on its WebSocket at ``url`` (``ws://.../_stcore/stream``; an
+    old Streamlit's ``.../stream``, without the ``streamlit`` subprotocol), run the script once;
+    return the kinds of messages received and the text of its deltas (messages today's
+    protobufs cannot read, as some of an old Streamlit's, count as ``undecodable``)."""
+    from google.protobuf.message import DecodeError
     from streamlit.proto.BackMsg_pb2 import BackMsg
     from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
     from websockets.sync.client import connect
@@ -120,13 +125,17 @@ def streamlit_session(url: str, timeout: float = 20) -> tuple[list[str], str]:
     rerun.rerun_script.query_string = ""
     texts: list[str] = []
     kinds: list[str] = []
-    with connect(url, subprotocols=["streamlit"]) as ws:
-        assert ws.subprotocol == "streamlit"
+    with connect(url, subprotocols=["streamlit"] if subprotocol else None) as ws:
+        assert ws.subprotocol == ("streamlit" if subprotocol else None)
         ws.send(rerun.SerializeToString())
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             message = ForwardMsg()
-            message.ParseFromString(ws.recv(timeout=timeout))
+            try:
+                message.ParseFromString(ws.recv(timeout=timeout))
+            except DecodeError:
+                kinds.append("undecodable")
+                continue
             kind = message.WhichOneof("type")
             kinds.append(kind)
             if kind == "delta":

@@ -134,8 +134,10 @@ class EnvBuilder:
     ) -> Environment:
         """The environment for ``spec``: from the cache, or built now (output sent to ``out``).
         A build runs inside ``slot()`` (a place in a queue of builds); a reuse takes none.
-        A spec without a day resolves as of when its inputs were first resolved here (its
-        lock, see :class:`Resolutions`); ``upgrade`` resolves them again as of now."""
+        A spec without a day resolves as of its lock (see :class:`Resolutions`); the first
+        time, as of the last day its SDK version was the newest (when Spaces most likely built
+        it), else, or when that does not install or import, as of now. ``upgrade`` resolves
+        it again as of now."""
         if not self.compat:
             spec = dataclasses.replace(spec, compat=False)
         emit = out or (lambda data: None)
@@ -144,13 +146,19 @@ class EnvBuilder:
         notes = [choice.note] if choice.note else []
         notes += await self._debian_packages(spec, emit)
         undated: str | None = None
+        candidates = [spec.as_of] if spec.as_of is not None else []
         if spec.as_of is None:
             undated = spec.key(choice.interpreter.dotted)
             if upgrade:
                 self._pending.pop(undated, None)
-            moment = self._pending.get(undated) or self.resolutions.moment(undated, upgrade=upgrade)
-            self._pending[undated] = moment
-            spec = dataclasses.replace(spec, as_of=moment)
+            known = self._pending.get(undated) or (
+                None if upgrade else self.resolutions.recorded(undated)
+            )
+            if known is not None:
+                candidates = [known]
+            else:  # first resolved here: as Spaces built it in its day, else as of now
+                window = None if upgrade else await asyncio.to_thread(self._window, spec)
+                candidates = [*filter(None, [window]), self.resolutions.now()]
         elif upgrade:
             notes.append(
                 f"it resolves as of {spec.as_of.day} ({spec.as_of.why}); --upgrade does not "
@@ -158,55 +166,39 @@ class EnvBuilder:
             )
         for note in notes:
             emit(f"[spacerunner] note: {note}\n".encode())
-        try:
-            env = await self._obtain(spec, choice, tuple(notes), emit, slot, started)
-        except EnvBuildError as exc:
-            if undated is None:
-                raise
-            failure: EnvBuildError | None = exc
-        else:
-            if undated is None or env.reused or env.imports:
-                if undated is not None and not env.reused and spec.as_of is not None:
-                    self.resolutions.keep(undated, spec.as_of)
-                return env
-            failure = None
-        # today's resolution does not install or import: resolve as of when the SDK version
-        # the Space names was the newest, as Spaces built it then
-        window = None
-        if spec.sdk_requirement and spec.sdk_version:
-            package = spec.sdk_requirement.split("==")[0]
-            window = await asyncio.to_thread(sdk_window, package, spec.sdk_version)
-        if window is None:
-            if failure is not None:
-                raise failure
-            if spec.as_of is not None:
-                self.resolutions.keep(undated, spec.as_of)
+        for index, as_of in enumerate(candidates):
+            last = index == len(candidates) - 1
+            attempt = dataclasses.replace(spec, as_of=as_of)
+            try:
+                env = await self._obtain(attempt, choice, tuple(notes), emit, slot, started)
+            except EnvBuildError:
+                if last:
+                    raise
+                emit(
+                    f"[spacerunner] the resolution as of {as_of.text} did not install; "
+                    "resolving as of now instead\n".encode()
+                )
+                continue
+            if not env.imports and not last:
+                emit(
+                    f"[spacerunner] the resolution as of {as_of.text} installs but its SDK does "
+                    "not import; resolving as of now instead\n".encode()
+                )
+                continue
+            if undated is not None:
+                self._pending[undated] = as_of
+                if not env.reused:
+                    self.resolutions.keep(undated, as_of)
             return env
-        what = "did not install" if failure is not None else "installed but does not import"
-        emit(
-            f"[spacerunner] today's resolution {what}; resolving again as of {window.text}, "
-            f"{window.why}\n".encode()
-        )
-        dated = dataclasses.replace(spec, as_of=window)
-        try:
-            retried = await self._obtain(dated, choice, tuple(notes), emit, slot, started)
-        except EnvBuildError:
-            if failure is not None:
-                raise
-            retried = None
-        if retried is None or (not retried.imports and failure is None):
-            # no better as of then (its releases may not suit the Space's Python): today's
-            # resolution stays, and the app's own start says what is wrong
-            emit(
-                f"[spacerunner] the resolution as of {window.day} does not work either; keeping "
-                "today's\n".encode()
-            )
-            assert spec.as_of is not None
-            self.resolutions.keep(undated, spec.as_of)
-            return env
-        self.resolutions.keep(undated, window)
-        self._pending[undated] = window
-        return retried
+        raise AssertionError("no resolution tried")  # candidates is never empty
+
+    @staticmethod
+    def _window(spec: EnvSpec) -> AsOf | None:
+        """The day an undated Space naming an SDK version was most likely built: the last day
+        that version was the newest (``None`` for no version, the newest, or no answer)."""
+        if not spec.sdk_requirement or not spec.sdk_version:
+            return None
+        return sdk_window(spec.sdk_requirement.split("==")[0], spec.sdk_version)
 
     async def _obtain(
         self,
@@ -245,8 +237,10 @@ class EnvBuilder:
                 finally:
                     fcntl.flock(fd, fcntl.LOCK_UN)
                     os.close(fd)
-        with contextlib.suppress(OSError):
+        imports = True
+        with contextlib.suppress(OSError, ValueError, AttributeError):
             os.utime(path / MARKER)  # last used: what `env gc` goes by
+            imports = bool(json.loads((path / MARKER).read_text()).get("imports", True))
         emit(
             f"[spacerunner] environment {key} reused "
             f"(python {choice.interpreter.dotted})\n".encode()
@@ -259,6 +253,7 @@ class EnvBuilder:
             True,
             time.monotonic() - started,
             notes,
+            imports,
         )
 
     async def _debian_packages(self, spec: EnvSpec, emit: Output) -> list[str]:

@@ -60,16 +60,18 @@ class Resolutions:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def moment(self, key: str, *, upgrade: bool = False) -> AsOf:
-        """The moment for ``key``: recorded, or now (recorded by :meth:`keep` once a build of
-        it succeeds)."""
-        if not upgrade:
-            try:
-                stamp, _, why = (self.root / key).read_text().partition("\n")
-                until = dt.datetime.fromisoformat(stamp.strip())
-                return AsOf(until.date(), why.strip() or FIRST_RESOLVED, until)
-            except (OSError, ValueError):
-                pass
+    def recorded(self, key: str) -> AsOf | None:
+        """The lock of ``key``, when one was kept (by :meth:`keep`, once a build succeeded)."""
+        try:
+            stamp, _, why = (self.root / key).read_text().partition("\n")
+            until = dt.datetime.fromisoformat(stamp.strip())
+        except (OSError, ValueError):
+            return None
+        return AsOf(until.date(), why.strip() or FIRST_RESOLVED, until)
+
+    @staticmethod
+    def now() -> AsOf:
+        """A first resolution, now (to the second)."""
         now = dt.datetime.now(dt.UTC).replace(microsecond=0)
         return AsOf(now.date(), FIRST_RESOLVED, now)
 

@@ -26,7 +26,8 @@ from spacerunner.envs.dates import AsOf
 
 DEFAULT_INDEX = "https://pypi.org/simple"
 _JSON = "application/vnd.pypi.simple.v1+json"
-TIMEOUT = 30.0
+TIMEOUT = 10.0
+"""Seconds to wait for the index (a first resolution waits on it)."""
 
 
 def index_url(environ: Mapping[str, str] | None = None) -> str:

@@ -73,9 +73,9 @@ def test_gradio_4(loop_thread: LoopThread, tmp_path: Path, compat: bool) -> None
     builder = EnvBuilder(tmp_path / "cache", compat=compat)
     run = run_old(loop_thread, SPACES / "old-gradio", tmp_path, builder)
     log = (tmp_path / "logs" / "old-gradio.build.log").read_text()
-    # without the pins, today's huggingface_hub breaks `import gradio`: the build then
-    # resolves as of 4.44.1's window instead (tests/envs/test_dates.py)
-    assert ("installed but does not import" in log) == (not compat)
+    # not dated by git: resolved as of 4.44.1's window (tests/envs/test_dates.py), where the
+    # table's pins change nothing; as of now, without them, `import gradio` fails (below)
+    assert "as of 2024-10-08 (to its end, UTC), the last day gradio 4.44.1 was its newest" in log
     try:
         info = httpx.get(run.url + "info")  # the API schema code that pydantic 2.11 breaks
         assert info.status_code == 200 and "/remember" in info.text
@@ -84,6 +84,9 @@ def test_gradio_4(loop_thread: LoopThread, tmp_path: Path, compat: bool) -> None
         assert facts == {"count": 1, "version": "4.44.1"}
     finally:
         loop_thread.run(run.close())
+    spec = spec_for(load_space(SPACES / "old-gradio"))
+    today = loop_thread.run(builder.ensure(spec, upgrade=True), timeout=600)
+    assert today.imports == compat  # as of now, only the table's pins keep it working
 
 
 @pytest.mark.slow
@@ -93,14 +96,14 @@ def test_streamlit_1_10(loop_thread: LoopThread, tmp_path: Path, compat: bool) -
     folder = tmp_path / "old-streamlit"
     shutil.copytree(SPACES / "old-streamlit", folder)
     if not compat:
-        # without the pins, altair 5 (no vegalite.v4) breaks `import streamlit`; the
-        # resolution as of 1.10.0's window (July 2022) has no pyarrow wheel for Python 3.11,
-        # which this Space names: today's stays, and the app fails as it would
+        # the resolution as of 1.10.0's window (July 2022) has no pyarrow wheel for Python
+        # 3.11, which this Space names; as of now, without the pins, altair 5 (no
+        # vegalite.v4) breaks `import streamlit`, and the app fails as it would
         with pytest.raises(AppExitedError, match=r"altair\.vegalite\.v4"):
             run_old(loop_thread, folder, tmp_path, builder)
         log = (tmp_path / "logs" / "old-streamlit.build.log").read_text()
-        assert "installed but does not import; resolving again as of 2022-07-13" in log
-        assert "the resolution as of 2022-07-13 does not work either; keeping today's" in log
+        assert "the resolution as of 2022-07-13 (to its end, UTC) did not install" in log
+        assert "importing streamlit failed" in log  # as of now, without the table
         return
     run = run_old(loop_thread, folder, tmp_path, builder)
     try:

@@ -13,7 +13,7 @@ from helpers import git, python_says
 from spacerunner.config import Sdk, load_space
 from spacerunner.envs import EnvBuilder, EnvSpec, spec_for
 from spacerunner.envs.dates import AsOf, committed_day, parse_day
-from spacerunner.errors import SpacerunnerError
+from spacerunner.errors import EnvBuildError, SpacerunnerError
 
 OLD_COMMIT = "2023-05-01T23:30:00-04:00"
 
@@ -99,8 +99,8 @@ def test_uv_leaves_out_what_was_uploaded_after_the_day(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_an_old_streamlit_runs_as_resolved_in_its_day(loop_thread, tmp_path: Path) -> None:
-    """Streamlit 1.10 with unpinned numpy and pandas, and no compatibility table: resolved
-    today, `import streamlit` fails (altair 5, NumPy 2); resolved as of its sdk_version's
+    """Streamlit 1.10 with unpinned numpy and pandas, and no compatibility table: resolved as
+    of now, `import streamlit` fails (altair 5, NumPy 2); resolved as of its sdk_version's
     window, or committed in July 2022 and resolved as of that day, it starts and answers (its
     era's page and health endpoint), with the NumPy and pandas of mid-2022."""
     import httpx
@@ -117,14 +117,17 @@ def test_an_old_streamlit_runs_as_resolved_in_its_day(loop_thread, tmp_path: Pat
     (folder / "app.py").write_text((SPACES / "old-streamlit" / "app.py").read_text())
     (folder / "requirements.txt").write_text("numpy\npandas\n")
     builder = EnvBuilder(tmp_path / "cache", compat=False)
-    # not a git repository yet: today's resolution installs and does not import; resolved
-    # again as of the last day its sdk_version was the newest, it runs
+    # not a git repository: resolved as of the last day its sdk_version was the newest, it
+    # runs; resolved as of now (build --upgrade), its SDK does not import
     run = start_run(
-        loop_thread, folder, tmp_path / "today", env_mode=EnvMode.ISOLATED, builder=builder
+        loop_thread, folder, tmp_path / "window", env_mode=EnvMode.ISOLATED, builder=builder
     )
     loop_thread.run(run.close())
-    log = (tmp_path / "today" / "logs" / "old-streamlit.build.log").read_text()
-    assert "does not import; resolving again as of 2022-07-13" in log
+    log = (tmp_path / "window" / "logs" / "old-streamlit.build.log").read_text()
+    assert "as of 2022-07-13 (to its end, UTC), the last day streamlit 1.10.0 was its newest" in log
+    said: list[bytes] = []
+    today = asyncio.run(builder.ensure(spec_for(load_space(folder)), said.append, upgrade=True))
+    assert not today.imports and b"importing" in b"".join(said)
     git("init", "-q", cwd=folder)
     git("add", "-A", cwd=folder)
     git("commit", "-qm", "an old Space", when="2022-07-01T12:00:00+00:00", cwd=folder)
@@ -178,8 +181,8 @@ def test_an_old_gradio_4_answers_its_queue_as_resolved_in_its_day(
     loop_thread, tmp_path: Path
 ) -> None:
     """Gradio 4.44.1 (Blocks with a State, a JSON and a Chatbot, called through the queue) with
-    no compatibility table: resolved today, `import gradio` fails (huggingface_hub 1.0 dropped
-    HfFolder); resolved as of its sdk_version's window, or committed in October 2024 and
+    no compatibility table: resolved as of now, `import gradio` fails (huggingface_hub 1.0
+    dropped HfFolder); resolved as of its sdk_version's window, or committed in October 2024 and
     resolved as of that day, gradio_client gets its answer through the queue."""
     from gradio_client import Client
     from helpers import SPACES, start_run
@@ -189,14 +192,17 @@ def test_an_old_gradio_4_answers_its_queue_as_resolved_in_its_day(
     folder = tmp_path / "old-gradio"
     shutil.copytree(SPACES / "old-gradio", folder)
     builder = EnvBuilder(tmp_path / "cache", compat=False)
-    # not a git repository yet: today's resolution installs and does not import; resolved
-    # again as of the last day its sdk_version was the newest, it runs
+    # not a git repository: resolved as of the last day its sdk_version was the newest, it
+    # runs; resolved as of now (build --upgrade), its SDK does not import
     run = start_run(
-        loop_thread, folder, tmp_path / "today", env_mode=EnvMode.ISOLATED, builder=builder
+        loop_thread, folder, tmp_path / "window", env_mode=EnvMode.ISOLATED, builder=builder
     )
     loop_thread.run(run.close())
-    log = (tmp_path / "today" / "logs" / "old-gradio.build.log").read_text()
-    assert "does not import; resolving again as of 2024-10-08" in log
+    log = (tmp_path / "window" / "logs" / "old-gradio.build.log").read_text()
+    assert "as of 2024-10-08 (to its end, UTC), the last day gradio 4.44.1 was its newest" in log
+    said: list[bytes] = []
+    today = asyncio.run(builder.ensure(spec_for(load_space(folder)), said.append, upgrade=True))
+    assert not today.imports and b"importing" in b"".join(said)
     git("init", "-q", cwd=folder)
     git("add", "-A", cwd=folder)
     git("commit", "-qm", "an old Space", when="2024-10-15T12:00:00+00:00", cwd=folder)
@@ -217,9 +223,9 @@ def test_a_newest_release_that_cannot_install_resolves_as_of_the_sdk_versions_wi
 ) -> None:
     """tinydep 1.0 is a wheel (2023); tinydep 2.0 has no wheel for the Space's Python and its
     source does not build (2025). A Space with no history of its own (no git) naming Gradio
-    4.26.0 and an unpinned tinydep: today's resolution fails on tinydep 2.0; spacerunner
-    resolves again as of the last day 4.26.0 was Gradio's newest (2024-04-17, from the index's
-    upload times), which gets tinydep 1.0, and keeps that day as the Space's lock."""
+    4.26.0 and an unpinned tinydep resolves as of the last day 4.26.0 was Gradio's newest
+    (2024-04-17, from the index's upload times), which gets tinydep 1.0, and keeps that day as
+    its lock; resolved as of now (build --upgrade), it fails on tinydep 2.0."""
     from package_index import PackageIndex, Release, sdist, wheel
 
     utc = dt.UTC
@@ -250,14 +256,15 @@ def test_a_newest_release_that_cannot_install_resolves_as_of_the_sdk_versions_wi
         said: list[bytes] = []
         env = asyncio.run(EnvBuilder(tmp_path / "cache").ensure(spec, said.append))
         log = b"".join(said).decode()
-        assert "tinydep 2.0 needs a C compiler" in log  # today's resolution, tried first
         assert (
-            "today's resolution did not install; resolving again as of 2024-04-17 (to its end, "
-            "UTC), the last day gradio 4.26.0 was its newest release (sdk_version)"
+            "resolving as of 2024-04-17 (to its end, UTC), the last day gradio 4.26.0 was its "
+            "newest release (sdk_version)"
         ) in log
         assert python_says(env.python, "import tinydep; print(tinydep.VERSION)") == "1.0"
         again = asyncio.run(EnvBuilder(tmp_path / "cache").ensure(spec))
         assert again.reused and again.key == env.key  # the day is the Space's lock now
+        with pytest.raises(EnvBuildError, match=r"tinydep 2\.0 needs a C compiler"):
+            asyncio.run(EnvBuilder(tmp_path / "cache").ensure(spec, upgrade=True))
 
 
 def test_an_sdk_versions_window_ends_the_day_before_the_next_final_release() -> None:
@@ -289,11 +296,13 @@ def test_a_lock_keeps_its_day_and_why(tmp_path: Path) -> None:
 
     locks = Resolutions(tmp_path)
     window = AsOf(dt.date(2024, 4, 17), "the last day gradio 4.26.0 was its newest release")
+    assert locks.recorded("k") is None
     locks.keep("k", window)
-    kept = locks.moment("k")
+    kept = locks.recorded("k")
+    assert kept is not None
     assert kept.exclude_newer == window.exclude_newer == "2024-04-18T00:00:00Z"
     assert kept.why == window.why
-    first = locks.moment("other")
+    first = locks.now()
     assert first.why == FIRST_RESOLVED and first.until is not None
     locks.keep("other", first)
-    assert locks.moment("other") == first
+    assert locks.recorded("other") == first

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from gradio_client import Client
 from helpers import LoopThread, streamlit_session
+from packaging.version import Version
 
 from spacerunner.config import load_space
 from spacerunner.envs import EnvBuilder, EnvMode
@@ -31,6 +32,8 @@ EXPECTED = {
     "sdk-pin-conflict": "sdk-pin-conflict ok 6.31.0",  # sdk_version wins over requirements.txt
     "src-subfolder": "src-subfolder ok sibling root",
     "writes-own-folder": "writes-own-folder ok 1",  # a fresh working copy each run
+    "old-gradio-queue": "old-gradio-queue ok 4.26.0 step 2",  # streamed through the queue
+    "old-streamlit-unpinned": "old-streamlit-unpinned ok 1.10.0 3",
 }
 
 
@@ -77,12 +80,22 @@ def test_every_quirk_runs(site: Site, name: str) -> None:
     assert facts["state"] == "running", facts
     config = load_space(CORPUS / name)
     marker = EXPECTED.get(name, f"{name} ok")
+    old = config.sdk_version is not None and Version(config.sdk_version) < Version(
+        "5" if config.sdk.value == "gradio" else "1.18"
+    )
     if config.sdk.value == "gradio":
-        answer = Client(f"{site.base}/spaces/{name}/", verbose=False).predict(api_name="/check")
+        if old:  # today's client joins a Gradio 4 config's (absent) api_prefix to the site's
+            # root, so it reaches a Gradio 4 app only at a root: the Space's own host name
+            host = {"Host": f"{name}.localhost:{site.port}"}
+            client = Client(f"{site.base}/", headers=host, verbose=False)
+        else:
+            client = Client(f"{site.base}/spaces/{name}/", verbose=False)
+        answer = client.predict(api_name="/check")
         assert answer == marker if name in EXPECTED else answer.startswith(marker)
     elif config.sdk.value == "streamlit":
-        url = f"ws://127.0.0.1:{site.port}/spaces/{name}/_stcore/stream"
-        _, text = streamlit_session(url, timeout=60)
+        stream = "stream" if old else "_stcore/stream"  # (/_stcore came in Streamlit 1.18)
+        url = f"ws://127.0.0.1:{site.port}/spaces/{name}/{stream}"
+        _, text = streamlit_session(url, timeout=60, subprotocol=not old)
         assert marker in text
     else:
         headers = {"Host": f"{name}.localhost:{site.port}"}
@@ -94,6 +107,11 @@ def test_every_quirk_runs(site: Site, name: str) -> None:
         headers = {"Host": f"{name}.localhost:{site.port}"}
         script = httpx.get(f"{site.base}/dist/app.js", headers=headers)  # an absolute path
         assert script.status_code == 200 and "static-dist js ok" in script.text
+    if name == "static-build":  # the build's output folder is the site's root
+        headers = {"Host": f"{name}.localhost:{site.port}"}
+        script = httpx.get(f"{site.base}/assets/app.js", headers=headers)
+        assert script.status_code == 200 and "static-build js ok" in script.text
+        assert not (CORPUS / name / "dist").exists()  # built on a copy
 
 
 def test_header_quirks_warn_but_run() -> None:
