@@ -149,5 +149,9 @@ class TemplateError(SpacerunnerError):
     """A template cannot be found or read, or a new Space cannot be made from it."""
 
 
+class ModelError(TemplateError):
+    """A model a demo is built from cannot be read, or its task cannot be told."""
+
+
 class AccountError(SpacerunnerError):
     """A user, group, token or access setting of a team server cannot be used as given."""

@@ -28,6 +28,13 @@ _FLAGS = {
 def add_arguments(new: argparse.ArgumentParser, templates: argparse.ArgumentParser) -> None:
     new.add_argument("name", nargs="?", help="the Space's name: its folder and URL (my-demo)")
     new.add_argument("-t", "--template", help=f"what to start from (default {DEFAULT_TEMPLATE})")
+    new.add_argument(
+        "--model",
+        help="build a demo of this model: a Hub id or a local folder (its task is detected)",
+    )
+    new.add_argument(
+        "--task", help="the demo's task, over the detected one (spacerunner templates lists them)"
+    )
     new.add_argument("--dir", type=Path, default=Path("spaces"), help="where (default spaces/)")
     new.add_argument("--title")
     new.add_argument("--emoji")
@@ -61,9 +68,16 @@ def templates_command(args: argparse.Namespace) -> int:
 
     found = find_templates(args.templates)
     width = max(len(name) for name in found)
-    for name, template in found.items():
+    tasks = {n: t for n, t in found.items() if t.task is not None}
+    print("Demos of a model (spacerunner new NAME --model MODEL picks one by its task):")
+    for name, template in tasks.items():
         where = "" if template.builtin else f"  [{template.path.parent}]"
-        print(f"{name:<{width}}  {template.description}{where}")
+        print(f"  {name:<{width}}  {template.description}{where}")
+    print("\nStarting points (spacerunner new NAME -t TEMPLATE):")
+    for name, template in found.items():
+        if name not in tasks:
+            where = "" if template.builtin else f"  [{template.path.parent}]"
+            print(f"  {name:<{width}}  {template.description}{where}")
     return 0
 
 
@@ -74,6 +88,10 @@ def new_command(args: argparse.Namespace, ask: Callable[[str], str] | None = Non
 
     found = find_templates(args.templates)
     values = {key: getattr(args, key) for key in _FLAGS if getattr(args, key) is not None}
+    if args.model is not None:
+        return _demo(args, found, values)
+    if args.task is not None:
+        raise TemplateError("--task goes with --model, e.g. --model ./my-model --task fill-mask")
     for item in args.var:
         key, sep, value = item.partition("=")
         if not sep or not key:
@@ -104,8 +122,30 @@ def new_command(args: argparse.Namespace, ask: Callable[[str], str] | None = Non
     return 0
 
 
+def _demo(args: argparse.Namespace, found: dict[str, Template], values: dict[str, str]) -> int:
+    from spacerunner.scaffold import check_name
+    from spacerunner.scaffold.demo import plan_demo, write_demo
+
+    if args.name is None:
+        raise TemplateError("spacerunner new needs a NAME: spacerunner new my-demo --model gpt2")
+    if args.template is not None:
+        raise TemplateError("--model picks the template from the model's task; drop -t")
+    check_name(args.name)
+    plan = plan_demo(args.model, found, args.task)
+    for line in plan.describe():
+        print(line)
+    folder = write_demo(plan, args.name, args.dir, values)
+    print(f"created {folder} from the {plan.template.name} template")
+    print(f"try it:  spacerunner run {folder}")
+    return 0
+
+
 def _template(found: dict[str, Template], name: str) -> Template:
     if name not in found:
+        from spacerunner.scaffold.tasks import ALIASES
+
+        if name in ALIASES:  # an earlier name of a task's template
+            return found[ALIASES[name].value]
         raise TemplateError(
             f"no template {name!r}; there are {', '.join(found)} "
             "(spacerunner templates lists them, --templates DIR adds yours)"

@@ -47,12 +47,20 @@ def check_name(name: str) -> str:
 
 
 def scaffold(
-    template: Template, name: str, dest: Path, values: Mapping[str, str] | None = None
+    template: Template,
+    name: str,
+    dest: Path,
+    values: Mapping[str, str] | None = None,
+    *,
+    header: Mapping[str, Any] | None = None,
+    files: Mapping[str, Path | str] | None = None,
 ) -> Path:
     """Write the Space ``dest/name`` from ``template`` and return its folder.
 
     ``values`` set variables (the common ones such as ``title`` and ``emoji``, and the
-    template's own); the others keep their defaults. Refuses an existing folder.
+    template's own); the others keep their defaults. ``header`` adds fields to the README's
+    header; ``files`` adds files (text) or folders (copied) at relative paths. Refuses an
+    existing folder.
     """
     check_name(name)
     target = dest / name
@@ -66,7 +74,14 @@ def scaffold(
     partial = dest / f".{name}.partial-{uuid.uuid4().hex[:8]}"
     try:
         partial.mkdir()
-        _write_files(template, partial, context)
+        _write_files(template, partial, context, header or {})
+        for relative, content in (files or {}).items():
+            target_file = partial / relative
+            target_file.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, Path):
+                shutil.copytree(content, target_file, symlinks=True)
+            else:
+                target_file.write_text(content, encoding="utf-8")
         _check(template, partial)
         try:
             partial.rename(target)
@@ -125,7 +140,9 @@ def _render(text: str, values: Mapping[str, str], where: str) -> str:
         raise TemplateError(f"{where}: cannot be rendered: {exc}") from exc
 
 
-def _header(template: Template, values: Mapping[str, str]) -> dict[str, Any]:
+def _header(
+    template: Template, values: Mapping[str, str], added: Mapping[str, Any]
+) -> dict[str, Any]:
     def fill(value: Any, where: str) -> Any:
         if isinstance(value, str):
             return _render(value, values, where)
@@ -147,10 +164,12 @@ def _header(template: Template, values: Mapping[str, str]) -> dict[str, Any]:
         "license": values["license"],
         "short_description": values["short_description"],
     }
-    return header | extra
+    return header | extra | dict(added)
 
 
-def _write_files(template: Template, out: Path, values: Mapping[str, str]) -> None:
+def _write_files(
+    template: Template, out: Path, values: Mapping[str, str], added: Mapping[str, Any]
+) -> None:
     for source in sorted(template.path.rglob("*")):
         relative = source.relative_to(template.path)
         if source.is_dir() or relative.name == MANIFEST or "__pycache__" in relative.parts:
@@ -162,7 +181,10 @@ def _write_files(template: Template, out: Path, values: Mapping[str, str]) -> No
             target = target.with_suffix("")
             if target.name == "README.md" and not text.lstrip().startswith("---"):
                 header = yaml.safe_dump(
-                    _header(template, values), sort_keys=False, allow_unicode=True, width=1000
+                    _header(template, values, added),
+                    sort_keys=False,
+                    allow_unicode=True,
+                    width=1000,
                 )
                 text = f"---\n{header}---\n\n{text.lstrip()}"
             target.write_text(text, encoding="utf-8")

@@ -15,6 +15,8 @@ values of the common variables, so every new Space starts with a header Spaces a
     [defaults]          # defaults of the common variables (emoji, colors, ...)
     emoji = "👋"
 
+    task = "text-classification"   # the task whose demo it is (optional)
+
     [variables.model]   # variables of this template
     default = "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
     help = "the model the app loads"
@@ -34,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from spacerunner.errors import TemplateError
+from spacerunner.scaffold.tasks import Task, parse_task, supported
 
 MANIFEST = "template.toml"
 ENV_VAR = "SPACERUNNER_TEMPLATES"
@@ -66,6 +69,8 @@ class Template:
     variables: tuple[Variable, ...]
     """The common variables (with this template's defaults) and the template's own."""
     builtin: bool
+    task: Task | None = None
+    """The task whose demo it is (``task = "..."`` in the manifest): ``new --model`` picks it."""
 
     @property
     def own_variables(self) -> tuple[Variable, ...]:
@@ -148,7 +153,12 @@ def read_template(path: Path, *, builtin: bool = False) -> Template:
         variables.append(Variable(name, str(spec["default"]), str(spec.get("help", ""))))
     if not (path / "README.md.jinja").is_file() and not (path / "README.md").is_file():
         raise TemplateError(f"{path}: a template needs README.md.jinja (the README's body)")
-    return Template(path.name, path, description.strip(), header, tuple(variables), builtin)
+    task = None
+    if "task" in data:
+        task = parse_task(str(data["task"]))
+        if task is None:
+            raise TemplateError(f"{manifest}: task {data['task']!r} is not one of {supported()}")
+    return Template(path.name, path, description.strip(), header, tuple(variables), builtin, task)
 
 
 def _table(manifest: Path, data: dict[str, Any], key: str) -> dict[str, Any]:

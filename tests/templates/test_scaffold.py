@@ -12,6 +12,7 @@ from spacerunner.cli.main import main
 from spacerunner.config import Sdk, load_space
 from spacerunner.errors import TemplateError
 from spacerunner.scaffold import check_name, find_templates, scaffold
+from spacerunner.scaffold.tasks import Task
 from spacerunner.scaffold.templates import builtin_dir, read_template
 
 TEMPLATES = find_templates()
@@ -22,9 +23,7 @@ EXPECTED = {
     "streamlit",
     "static",
     "docker",
-    "transformers-text-classification",
-    "diffusers-text-to-image",
-    "sentence-similarity",
+    *(task.value for task in Task),  # a demo per task (spacerunner new --model)
 }
 
 
@@ -58,8 +57,9 @@ def test_every_template_scaffolds_a_space_that_passes_check(name: str, tmp_path:
         dockerfile = (folder / "Dockerfile").read_text()
         assert "useradd -m -u 1000 user" in dockerfile and "USER user" in dockerfile
         assert config.app_port == 7860 and '--port", "7860"' in dockerfile
-    if name in ("transformers-text-classification", "diffusers-text-to-image"):
+    if TEMPLATES[name].task is not None:  # a default model from the Hub
         assert config.models and "/" in config.models[0]
+        assert TEMPLATES[name].task.value == name
 
 
 def test_values_fill_the_header_and_files(tmp_path: Path) -> None:
@@ -205,7 +205,10 @@ def test_a_template_whose_header_is_invalid_leaves_nothing(tmp_path: Path) -> No
 def test_cli_new_and_templates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["templates"]) == 0
     listing = capsys.readouterr().out
-    assert re.search(r"^gradio-chat +Gradio ChatInterface", listing, re.M)
+    assert re.search(r"^  gradio-chat +Gradio ChatInterface", listing, re.M)
+    demos, starts = listing.split("Starting points")
+    assert all(re.search(rf"^  {task.value} ", demos, re.M) for task in Task)  # the tasks
+    assert "gradio-chat" in starts and "fill-mask" not in starts
     code = main(
         [
             "new",
@@ -228,7 +231,10 @@ def test_cli_new_and_templates(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert main(["new", "chat", "--dir", str(tmp_path), "--no-input"]) == 1
     assert "already exists" in capsys.readouterr().err
     assert main(["new", "x", "-t", "nope", "--no-input", "--dir", str(tmp_path)]) == 1
-    assert "no template 'nope'; there are diffusers-text-to-image" in capsys.readouterr().err
+    assert "no template 'nope'; there are automatic-speech-recognition" in capsys.readouterr().err
+    # an earlier template's name still works: the task's template now
+    assert main(["new", "z", "-t", "transformers-text-classification", "--dir", str(tmp_path)]) == 0
+    assert "from the text-classification template" in capsys.readouterr().out
     assert main(["new", "y", "--var", "model", "--dir", str(tmp_path)]) == 1
     assert "--var 'model': write KEY=VALUE" in capsys.readouterr().err
 
@@ -266,7 +272,7 @@ def test_templates_ship_in_the_wheel(tmp_path: Path) -> None:
 
     names = zipfile.ZipFile(wheel).namelist()
     assert "spacerunner/_templates/gradio/template.toml" in names
-    assert "spacerunner/_templates/diffusers-text-to-image/app.py" in names
+    assert "spacerunner/_templates/text-to-image/app.py" in names
     assert not [n for n in names if "__pycache__" in n]
 
 

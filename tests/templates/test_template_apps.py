@@ -143,11 +143,6 @@ def test_docker_app_runs_as_its_dockerfile_runs_it(spaces: Path) -> None:
 # ---- model templates: their own environment, tiny local models ---------------------------------
 
 
-@pytest.fixture(scope="module")
-def builder(tmp_path_factory: pytest.TempPathFactory) -> EnvBuilder:
-    return EnvBuilder(tmp_path_factory.mktemp("env-cache"))
-
-
 def model_space(
     loop_thread: LoopThread, builder: EnvBuilder, spaces: Path, template: str, kind: str
 ) -> tuple[Path, str]:
@@ -185,11 +180,11 @@ def test_transformers_text_classification(
     loop_thread: LoopThread, builder: EnvBuilder, spaces: Path, tmp_path: Path
 ) -> None:
     folder, model = model_space(
-        loop_thread, builder, spaces, "transformers-text-classification", "text-classification"
+        loop_thread, builder, spaces, "text-classification", "text-classification"
     )
     # the model named in the header's `models` (no MODEL_ID): the template's default path
     readme = folder / "README.md"
-    default = TEMPLATES["transformers-text-classification"].defaults()["model"]
+    default = TEMPLATES["text-classification"].defaults()["model"]
     readme.write_text(readme.read_text().replace(default, model))
     assert load_space(folder).models == (model,)
     builds = builder.builds
@@ -223,9 +218,7 @@ def test_diffusers_text_to_image(
 ) -> None:
     from PIL import Image
 
-    folder, model = model_space(
-        loop_thread, builder, spaces, "diffusers-text-to-image", "text-to-image"
-    )
+    folder, model = model_space(loop_thread, builder, spaces, "text-to-image", "text-to-image")
     with run_model(loop_thread, folder, builder, tmp_path, MODEL_ID=model) as url:
         path = Client(url, verbose=False).predict("a great movie", 2, 0.0, 7, api_name="/generate")
         with Image.open(path) as image:

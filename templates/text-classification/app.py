@@ -4,6 +4,7 @@ The model is the MODEL_ID variable when set (a Hub id or a local folder), else t
 of `models` in README.md. It runs on the CPU.
 """
 
+import json
 import os
 from pathlib import Path
 
@@ -11,8 +12,12 @@ import gradio as gr
 from huggingface_hub import metadata_load
 from transformers import pipeline
 
-MODEL_ID = (
-    os.environ.get("MODEL_ID") or metadata_load(Path(__file__).with_name("README.md"))["models"][0]
+HERE = Path(__file__).parent
+MODEL_ID = os.environ.get("MODEL_ID") or metadata_load(HERE / "README.md")["models"][0]
+EXAMPLES = (
+    json.loads((HERE / "examples.json").read_text())
+    if (HERE / "examples.json").is_file()
+    else ["I loved this film!", "The plot was dull and far too long."]
 )
 
 classifier = pipeline("text-classification", model=MODEL_ID, device="cpu", top_k=None)
@@ -28,9 +33,9 @@ def classify(text: str) -> dict[str, float]:
 
 demo = gr.Interface(
     fn=classify,
-    inputs=gr.Textbox(label="Text", lines=4, placeholder="I loved this film!"),
+    inputs=gr.Textbox(label="Text", lines=4, placeholder=EXAMPLES[0]),
     outputs=gr.Label(label="Labels", num_top_classes=5),
-    examples=[["I loved this film!"], ["The plot was dull and far too long."]],
+    examples=[[e] for e in EXAMPLES],
     description=f"Model: `{MODEL_ID}`",
     api_name="classify",
     flagging_mode="never",
