@@ -48,7 +48,7 @@ class DemoPlan:
         if self.detection.others:
             others = ", ".join(t.value for t in self.detection.others)
             lines.append(f"  it could also serve: {others} (pick one with --task)")
-        lines.append(f"template: {self.template.name} ({self.template.description})")
+        lines.append(f"template: {self.template.name}, {self.template.description}")
         lines.append(f"memory: {self.fit.describe()}")
         if self.examples:
             lines.append(f"examples: {len(self.examples)} from the model card")
