@@ -60,16 +60,17 @@ class DemoPlan:
         return self.facts.examples if kind == "text" else ()
 
 
-def read_model(model: str) -> tuple[ModelFacts, Path | None]:
-    """The facts of ``model``: a folder when one exists there, else a Hub id."""
+def read_model(model: str, task: str | None = None) -> tuple[ModelFacts, Path | None]:
+    """The facts of ``model``: a folder when one exists there, else a Hub id (which need not be
+    reachable when ``task`` is given)."""
     path = Path(model).expanduser()
     if path.exists() or model.startswith((".", "/", "~")):
         return read_folder(path), path.resolve()
-    return read_hub(model), None
+    return read_hub(model, required=task is None), None
 
 
 def plan_demo(model: str, templates: Mapping[str, Template], task: str | None = None) -> DemoPlan:
-    facts, local = read_model(model)
+    facts, local = read_model(model, task)
     detection = detect(facts, task)
     template = template_for(detection.task, templates)
     return DemoPlan(facts, detection, check_fit(facts), template, local)

@@ -86,16 +86,20 @@ def read_folder(folder: Path) -> ModelFacts:
     )
 
 
-def read_hub(model_id: str) -> ModelFacts:
-    """The facts of Hub model ``model_id`` from huggingface_hub's model info (needs the Hub)."""
+def read_hub(model_id: str, *, required: bool = True) -> ModelFacts:
+    """The facts of Hub model ``model_id`` from huggingface_hub's model info. When the Hub
+    cannot be reached: a :class:`ModelError`, or (not ``required``: the task is given) only
+    the id, so the demo is written and its app downloads the model when it can."""
     from huggingface_hub import model_info
-    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+    from huggingface_hub.errors import RepositoryNotFoundError
 
     try:
         info = model_info(model_id, files_metadata=True, timeout=15)
     except RepositoryNotFoundError as exc:
         raise ModelError(f"{model_id}: no such model on the Hub. Fix: check the id.") from exc
-    except (HfHubHTTPError, OSError, ValueError) as exc:
+    except Exception as exc:  # an HTTP error, or the transport's own (no route, no DNS...)
+        if not required:
+            return ModelFacts(source=model_id)
         raise ModelError(
             f"{model_id}: the Hub cannot be reached to read what this model is ({exc}). Fix: "
             f"give --task (one of {supported()}), or a local folder of the model."
@@ -105,7 +109,7 @@ def read_hub(model_id: str) -> ModelFacts:
     names = {s.rfilename for s in siblings}
     sizes = [s.size or 0 for s in siblings if s.rfilename.endswith(WEIGHTS)]
     parameters = info.safetensors.total if info.safetensors is not None else None
-    card = dict(info.card_data or {}) if info.card_data is not None else {}
+    card = info.card_data.to_dict() if info.card_data is not None else {}
     return ModelFacts(
         source=model_id,
         architectures=tuple(config.get("architectures") or ()),

@@ -12,7 +12,7 @@ from spacerunner.cli.main import main
 from spacerunner.config import load_space
 from spacerunner.errors import ModelError
 from spacerunner.hardware import GiB
-from spacerunner.scaffold.detect import detect, read_folder
+from spacerunner.scaffold.detect import detect, read_folder, read_hub
 from spacerunner.scaffold.fit import check_fit
 from spacerunner.scaffold.tasks import Task
 
@@ -160,3 +160,44 @@ def test_new_with_a_model_writes_its_demo(
     assert json.loads((space.path / "examples.json").read_text()) == ["Tell me a joke"]
     assert main(["new", "x", "--model", str(big), "--task", "nope", "--dir", str(tmp_path)]) == 1
     assert "not a task spacerunner builds demos for" in capsys.readouterr().err
+
+
+def test_a_hub_model_is_read_from_its_model_info(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What huggingface_hub's model info says (no Hub here: its answer, as the API gives it)."""
+    import huggingface_hub
+    from huggingface_hub.hf_api import ModelInfo
+
+    info = ModelInfo(
+        id="org/ner",
+        pipeline_tag="token-classification",
+        library_name="transformers",
+        config={"architectures": ["BertForTokenClassification"], "model_type": "bert"},
+        siblings=[
+            {"rfilename": "model.safetensors", "size": 400 * 2**20},
+            {"rfilename": "pytorch_model.bin", "size": 400 * 2**20},
+            {"rfilename": "config.json", "size": 900},
+        ],
+        cardData={"widget": [{"text": "My name is Clara and I live in Berkeley."}]},
+    )
+    monkeypatch.setattr(huggingface_hub, "model_info", lambda *a, **k: info)
+    facts = read_hub("org/ner")
+    assert detect(facts).task is Task.TOKEN_CLASSIFICATION
+    assert facts.weights_bytes == 400 * 2**20  # one format counts, not both
+    assert facts.examples == ("My name is Clara and I live in Berkeley.",)
+    assert main(["new", "ner", "--model", "org/ner", "--dir", str(tmp_path)]) == 0
+    assert load_space(tmp_path / "ner").models == ("org/ner",)  # named, downloaded at start
+
+    def unreachable(*args: object, **kwargs: object) -> ModelInfo:
+        raise OSError("no route to the Hub")  # what a connection error is
+
+    monkeypatch.setattr(huggingface_hub, "model_info", unreachable)
+    with pytest.raises(ModelError, match=r"the Hub cannot be reached.*--task"):
+        read_hub("org/ner")
+    # with --task the demo is written all the same
+    assert (
+        main(["new", "ner2", "--model", "org/ner", "--task", "fill-mask", "--dir", str(tmp_path)])
+        == 0
+    )
+    assert load_space(tmp_path / "ner2").models == ("org/ner",)
