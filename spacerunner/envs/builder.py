@@ -110,8 +110,9 @@ class EnvBuilder:
         self.builds = 0
         """Environments this builder has built (not reused): for tests and status."""
         self.resolutions = Resolutions(cache_dir / "resolved")
-        self._pending: dict[str, AsOf] = {}
-        """Moments handed out in this process, not recorded yet (builds under way)."""
+        self._pending: dict[str, tuple[AsOf, ...]] = {}
+        """The days each undated spec is tried at in this process, handed to every ensure of
+        it (concurrent ones build the same key once); the one that worked, once one has."""
         self._key_locks: dict[str, asyncio.Lock] = {}
 
     def choose_python(self, spec: EnvSpec) -> Choice:
@@ -146,19 +147,13 @@ class EnvBuilder:
         notes = [choice.note] if choice.note else []
         notes += await self._debian_packages(spec, emit)
         undated: str | None = None
-        candidates = [spec.as_of] if spec.as_of is not None else []
+        candidates: tuple[AsOf, ...] = (spec.as_of,) if spec.as_of is not None else ()
         if spec.as_of is None:
             undated = spec.key(choice.interpreter.dotted)
             if upgrade:
                 self._pending.pop(undated, None)
-            known = self._pending.get(undated) or (
-                None if upgrade else self.resolutions.recorded(undated)
-            )
-            if known is not None:
-                candidates = [known]
-            else:  # first resolved here: as Spaces built it in its day, else as of now
-                window = None if upgrade else await asyncio.to_thread(self._window, spec)
-                candidates = [*filter(None, [window]), self.resolutions.now()]
+            async with self._key_locks.setdefault(f"days-{undated}", asyncio.Lock()):
+                candidates = await self._days(spec, undated, upgrade)
         elif upgrade:
             notes.append(
                 f"it resolves as of {spec.as_of.day} ({spec.as_of.why}); --upgrade does not "
@@ -186,19 +181,31 @@ class EnvBuilder:
                 )
                 continue
             if undated is not None:
-                self._pending[undated] = as_of
+                self._pending[undated] = (as_of,)
                 if not env.reused:
                     self.resolutions.keep(undated, as_of)
             return env
         raise AssertionError("no resolution tried")  # candidates is never empty
 
+    async def _days(self, spec: EnvSpec, undated: str, upgrade: bool) -> tuple[AsOf, ...]:
+        """The days to try an undated spec at, in order; the same to every ensure of it in
+        this process (concurrent ones then build its key once)."""
+        if undated not in self._pending:
+            recorded = None if upgrade else self.resolutions.recorded(undated)
+            if recorded is not None:
+                self._pending[undated] = (recorded,)
+            else:  # first resolved here: as Spaces built it in its day, else as of now
+                window = None if upgrade else await asyncio.to_thread(self._window, spec)
+                self._pending[undated] = (*filter(None, [window]), self.resolutions.now())
+        return self._pending[undated]
+
     @staticmethod
     def _window(spec: EnvSpec) -> AsOf | None:
         """The day an undated Space naming an SDK version was most likely built: the last day
         that version was the newest (``None`` for no version, the newest, or no answer)."""
-        if not spec.sdk_requirement or not spec.sdk_version:
+        if spec.sdk_requirement is None or not spec.sdk_version:
             return None
-        return sdk_window(spec.sdk_requirement.split("==")[0], spec.sdk_version)
+        return sdk_window(spec.sdk.value, spec.sdk_version)  # (gradio, not gradio[oauth])
 
     async def _obtain(
         self,

@@ -75,7 +75,7 @@ def ensure_node(wanted: str, cache: Path, output: Output) -> NodeTools:
     if tools is not None:
         return tools
     folder.parent.mkdir(parents=True, exist_ok=True)
-    with open(folder.with_suffix(".lock"), "a") as lock:
+    with open(folder.with_name(folder.name + ".lock"), "a") as lock:  # (20.18: not 20.lock)
         fcntl.flock(lock, fcntl.LOCK_EX)
         tools = _complete(folder)
         if tools is None:

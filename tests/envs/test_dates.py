@@ -306,3 +306,54 @@ def test_a_lock_keeps_its_day_and_why(tmp_path: Path) -> None:
     assert first.why == FIRST_RESOLVED and first.until is not None
     locks.keep("other", first)
     assert locks.recorded("other") == first
+
+
+def test_the_window_asks_the_index_about_the_sdk_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An hf_oauth Space installs gradio[oauth]; the index is asked about gradio."""
+    from spacerunner.envs import builder as module
+
+    asked: list[tuple[str, str]] = []
+    monkeypatch.setattr(module, "sdk_window", lambda *args: asked.append(args))
+    spec = EnvSpec("3.11", Sdk.GRADIO, "4.26.0", "", "", (), oauth=True)
+    assert spec.sdk_requirement == "gradio[oauth]==4.26.0"
+    EnvBuilder._window(spec)
+    assert asked == [("gradio", "4.26.0")]
+
+
+def test_concurrent_first_resolutions_of_one_space_use_the_same_moment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two starts of one undated Space at once (a visit and a rebuild) resolve as of the same
+    moment, so the key's lock has them build it once, however far apart they ask."""
+    from spacerunner.envs.dates import Resolutions
+
+    moments = iter(range(10))
+    monkeypatch.setattr(
+        Resolutions,
+        "now",
+        staticmethod(
+            lambda: AsOf(
+                dt.date(2026, 1, 1),
+                "x",
+                dt.datetime(2026, 1, 1, 0, 0, next(moments), tzinfo=dt.UTC),
+            )
+        ),
+    )
+    builder = EnvBuilder(tmp_path / "cache")
+    tried: list[str] = []
+
+    async def obtain(spec: EnvSpec, *args: object) -> object:
+        tried.append(spec.as_of.exclude_newer if spec.as_of else "")
+        await asyncio.sleep(0.05)
+        raise EnvBuildError("stop here")
+
+    monkeypatch.setattr(builder, "_obtain", obtain)
+    spec = EnvSpec("3.11", Sdk.STATIC, None, "", "six\n", ())
+
+    async def both() -> list[object]:
+        return await asyncio.gather(
+            builder.ensure(spec), builder.ensure(spec), return_exceptions=True
+        )
+
+    assert all(isinstance(r, EnvBuildError) for r in asyncio.run(both()))
+    assert len(tried) == 2 and tried[0] == tried[1]
