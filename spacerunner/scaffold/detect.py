@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +37,10 @@ class ModelFacts:
     """A diffusers pipeline's ``_class_name``."""
     sentence_transformers: bool = False
     pipeline_tag: str | None = None
-    library: str | None = None
     examples: tuple[str, ...] = ()
     weights_bytes: int | None = None
     parameters: int | None = None
     """From the config's sizes, when the weights' size is unknown."""
-    config: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)
@@ -78,11 +77,9 @@ def read_folder(folder: Path) -> ModelFacts:
         pipeline_class=(index or {}).get("_class_name"),
         sentence_transformers=st,
         pipeline_tag=card.get("pipeline_tag"),
-        library=card.get("library_name"),
         examples=_examples(card.get("widget")),
         weights_bytes=_weights_size(folder),
         parameters=_parameters(config or {}),
-        config=config or {},
     )
 
 
@@ -107,7 +104,6 @@ def read_hub(model_id: str, *, required: bool = True) -> ModelFacts:
     config = dict(info.config or {})
     siblings = info.siblings or []
     names = {s.rfilename for s in siblings}
-    sizes = [s.size or 0 for s in siblings if s.rfilename.endswith(WEIGHTS)]
     parameters = info.safetensors.total if info.safetensors is not None else None
     card = info.card_data.to_dict() if info.card_data is not None else {}
     return ModelFacts(
@@ -120,11 +116,9 @@ def read_hub(model_id: str, *, required: bool = True) -> ModelFacts:
             "modules.json" in names or info.library_name == "sentence-transformers"
         ),
         pipeline_tag=info.pipeline_tag,
-        library=info.library_name,
         examples=_examples(card.get("widget")),
-        weights_bytes=_largest_format(siblings) or (sum(sizes) or None),
+        weights_bytes=loaded_size((s.rfilename, s.size or 0) for s in siblings),
         parameters=parameters or _parameters(config),
-        config=config,
     )
 
 
@@ -188,6 +182,8 @@ def _by_architecture(facts: ModelFacts) -> Detection | None:
                 (Task.TEXT_CLASSIFICATION,),
             )
         return Detection(Task.TEXT_CLASSIFICATION, why, (Task.ZERO_SHOT_CLASSIFICATION,))
+    if _SEQ2SEQ_TRANSLATION.match(arch) and arch.endswith(("MTModel", "ForConditionalGeneration")):
+        return Detection(Task.TRANSLATION, why, (Task.SUMMARIZATION,))
     simple = {
         "ForTokenClassification": Task.TOKEN_CLASSIFICATION,
         "ForQuestionAnswering": Task.QUESTION_ANSWERING,
@@ -205,8 +201,6 @@ def _by_architecture(facts: ModelFacts) -> Detection | None:
     if arch.endswith("ForConditionalGeneration"):
         if arch.startswith(("Whisper", "Speech2Text")):
             return Detection(Task.AUTOMATIC_SPEECH_RECOGNITION, why)
-        if _SEQ2SEQ_TRANSLATION.match(arch):
-            return Detection(Task.TRANSLATION, why, (Task.SUMMARIZATION,))
         return Detection(
             Task.SUMMARIZATION,
             f"{why}, a text-to-text model (translation too: --task translation)",
@@ -275,18 +269,19 @@ def _weights_size(folder: Path) -> int | None:
         total = (index.get("metadata") or {}).get("total_size")
         if isinstance(total, int):
             return total
+    return loaded_size((p.name, p.stat().st_size) for p in folder.rglob("*") if p.is_file())
+
+
+def loaded_size(files: Iterable[tuple[str, int]]) -> int | None:
+    """The bytes of weights a model loads, from its files' names and sizes: a repository often
+    ships the same weights in several formats and loads one, safetensors where there are,
+    else the largest format."""
     by_format: dict[str, int] = {}
-    for path in folder.rglob("*"):
-        if path.is_file() and path.suffix in WEIGHTS:
-            by_format[path.suffix] = by_format.get(path.suffix, 0) + path.stat().st_size
-    # a repository often ships the same weights in several formats, and loads one: safetensors
-    # where there are, else the largest
+    for name, size in files:
+        suffix = Path(name).suffix
+        if suffix in WEIGHTS:
+            by_format[suffix] = by_format.get(suffix, 0) + size
     return by_format.get(".safetensors") or max(by_format.values(), default=None)
-
-
-def _largest_format(siblings: list[Any]) -> int | None:
-    safetensors = sum(s.size or 0 for s in siblings if s.rfilename.endswith(".safetensors"))
-    return safetensors or None
 
 
 def _parameters(config: dict[str, Any]) -> int | None:

@@ -54,7 +54,7 @@ def config(architecture: str, **more: object) -> dict[str, object]:
         ("WhisperForConditionalGeneration", Task.AUTOMATIC_SPEECH_RECOGNITION),
         ("ViTForImageClassification", Task.IMAGE_CLASSIFICATION),
         ("DetrForObjectDetection", Task.OBJECT_DETECTION),
-        ("MarianMTModel", Task.FEATURE_EXTRACTION),  # no head named: an encoder-decoder's base
+        ("MarianMTModel", Task.TRANSLATION),  # (opus-mt: no head in its name)
         ("MarianForConditionalGeneration", Task.TRANSLATION),
         ("BertModel", Task.FEATURE_EXTRACTION),
     ],
