@@ -56,8 +56,7 @@ class DemoPlan:
 
     @property
     def examples(self) -> tuple[str, ...]:
-        kind = TASKS[self.detection.task].examples
-        return self.facts.examples if kind == "text" else ()
+        return self.facts.examples if TASKS[self.detection.task].card_examples else ()
 
 
 def read_model(model: str, task: str | None = None) -> tuple[ModelFacts, Path | None]:

@@ -38,26 +38,26 @@ class Library(StrEnum):
 @dataclass(frozen=True)
 class TaskInfo:
     library: Library
-    examples: str
-    """What the model card's widget examples give for it: ``text``, ``image``, ``none``."""
+    card_examples: bool
+    """Whether its app takes the model card's widget texts as examples (``examples.json``)."""
 
 
 TASKS: dict[Task, TaskInfo] = {
-    Task.TEXT_CLASSIFICATION: TaskInfo(Library.TRANSFORMERS, "text"),
-    Task.TOKEN_CLASSIFICATION: TaskInfo(Library.TRANSFORMERS, "text"),
-    Task.QUESTION_ANSWERING: TaskInfo(Library.TRANSFORMERS, "qa"),
-    Task.SUMMARIZATION: TaskInfo(Library.TRANSFORMERS, "text"),
-    Task.TRANSLATION: TaskInfo(Library.TRANSFORMERS, "text"),
-    Task.TEXT_GENERATION: TaskInfo(Library.TRANSFORMERS, "text"),
-    Task.FILL_MASK: TaskInfo(Library.TRANSFORMERS, "text"),
-    Task.ZERO_SHOT_CLASSIFICATION: TaskInfo(Library.TRANSFORMERS, "text"),
-    Task.IMAGE_CLASSIFICATION: TaskInfo(Library.TRANSFORMERS, "none"),
-    Task.OBJECT_DETECTION: TaskInfo(Library.TRANSFORMERS, "none"),
-    Task.AUTOMATIC_SPEECH_RECOGNITION: TaskInfo(Library.TRANSFORMERS, "none"),
-    Task.TEXT_TO_IMAGE: TaskInfo(Library.DIFFUSERS, "text"),
-    Task.IMAGE_TO_IMAGE: TaskInfo(Library.DIFFUSERS, "text"),
-    Task.SENTENCE_SIMILARITY: TaskInfo(Library.SENTENCE_TRANSFORMERS, "text"),
-    Task.FEATURE_EXTRACTION: TaskInfo(Library.SENTENCE_TRANSFORMERS, "text"),
+    Task.TEXT_CLASSIFICATION: TaskInfo(Library.TRANSFORMERS, True),
+    Task.TOKEN_CLASSIFICATION: TaskInfo(Library.TRANSFORMERS, True),
+    Task.QUESTION_ANSWERING: TaskInfo(Library.TRANSFORMERS, False),
+    Task.SUMMARIZATION: TaskInfo(Library.TRANSFORMERS, True),
+    Task.TRANSLATION: TaskInfo(Library.TRANSFORMERS, True),
+    Task.TEXT_GENERATION: TaskInfo(Library.TRANSFORMERS, True),
+    Task.FILL_MASK: TaskInfo(Library.TRANSFORMERS, True),
+    Task.ZERO_SHOT_CLASSIFICATION: TaskInfo(Library.TRANSFORMERS, True),
+    Task.IMAGE_CLASSIFICATION: TaskInfo(Library.TRANSFORMERS, False),
+    Task.OBJECT_DETECTION: TaskInfo(Library.TRANSFORMERS, False),
+    Task.AUTOMATIC_SPEECH_RECOGNITION: TaskInfo(Library.TRANSFORMERS, False),
+    Task.TEXT_TO_IMAGE: TaskInfo(Library.DIFFUSERS, True),
+    Task.IMAGE_TO_IMAGE: TaskInfo(Library.DIFFUSERS, True),
+    Task.SENTENCE_SIMILARITY: TaskInfo(Library.SENTENCE_TRANSFORMERS, False),
+    Task.FEATURE_EXTRACTION: TaskInfo(Library.SENTENCE_TRANSFORMERS, True),
 }
 
 ALIASES: dict[str, Task] = {

@@ -5,7 +5,6 @@ of `models` in README.md; it runs on the CPU. Audio is made mono and
 resampled to the model's rate here (no ffmpeg needed).
 """
 
-import json
 import os
 from pathlib import Path
 
@@ -14,10 +13,8 @@ import numpy as np
 from huggingface_hub import metadata_load
 from transformers import pipeline
 
-HERE = Path(__file__).parent
-MODEL_ID = os.environ.get("MODEL_ID") or metadata_load(HERE / "README.md")["models"][0]
-EXAMPLES = (
-    json.loads((HERE / "examples.json").read_text()) if (HERE / "examples.json").is_file() else []
+MODEL_ID = (
+    os.environ.get("MODEL_ID") or metadata_load(Path(__file__).with_name("README.md"))["models"][0]
 )
 
 recognizer = pipeline("automatic-speech-recognition", model=MODEL_ID, device="cpu")

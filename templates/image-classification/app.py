@@ -4,7 +4,6 @@ The model is the MODEL_ID variable when set (a Hub id or a local folder), else t
 of `models` in README.md; it runs on the CPU.
 """
 
-import json
 import os
 from pathlib import Path
 
@@ -13,10 +12,8 @@ from huggingface_hub import metadata_load
 from PIL import Image
 from transformers import pipeline
 
-HERE = Path(__file__).parent
-MODEL_ID = os.environ.get("MODEL_ID") or metadata_load(HERE / "README.md")["models"][0]
-EXAMPLES = (
-    json.loads((HERE / "examples.json").read_text()) if (HERE / "examples.json").is_file() else []
+MODEL_ID = (
+    os.environ.get("MODEL_ID") or metadata_load(Path(__file__).with_name("README.md"))["models"][0]
 )
 
 classifier = pipeline("image-classification", model=MODEL_ID, device="cpu")

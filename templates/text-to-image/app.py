@@ -5,6 +5,7 @@ of `models` in README.md. The default, sd-turbo, makes a 512x512 image in one st
 classifier-free guidance, which keeps a CPU Space usable; raise the steps for other models.
 """
 
+import json
 import os
 from pathlib import Path
 
@@ -14,8 +15,12 @@ from diffusers import AutoPipelineForText2Image
 from huggingface_hub import metadata_load
 from PIL import Image
 
-MODEL_ID = (
-    os.environ.get("MODEL_ID") or metadata_load(Path(__file__).with_name("README.md"))["models"][0]
+HERE = Path(__file__).parent
+MODEL_ID = os.environ.get("MODEL_ID") or metadata_load(HERE / "README.md")["models"][0]
+EXAMPLES = (
+    json.loads((HERE / "examples.json").read_text())
+    if (HERE / "examples.json").is_file()
+    else ["a watercolor fox in a snowy forest"]
 )
 MAX_SEED = 2**31 - 1
 
@@ -38,7 +43,7 @@ with gr.Blocks(title="Text to image") as demo:
     gr.Markdown(f"## Text to image\nModel: `{MODEL_ID}` on the CPU")
     with gr.Row():
         with gr.Column():
-            prompt = gr.Textbox(label="Prompt", value="a watercolor fox in a snowy forest")
+            prompt = gr.Textbox(label="Prompt", value=EXAMPLES[0])
             with gr.Accordion("Settings", open=False):
                 steps = gr.Slider(1, 50, value=1, step=1, label="Steps")
                 guidance = gr.Slider(0.0, 10.0, value=0.0, step=0.5, label="Guidance scale")
