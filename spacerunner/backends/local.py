@@ -28,7 +28,6 @@ from spacerunner.limits.confine import Confinement, confine
 from spacerunner.limits.disk import sweep
 from spacerunner.limits.model import LimitsMode
 from spacerunner.limits.sandbox import Isolation
-from spacerunner.limits.watchdog import Watchdog
 
 
 def _in_other_netns(pid: int, ours: str) -> int | None:
@@ -68,17 +67,10 @@ class LocalProcess(Instance):
         self._proc = proc
         self._app_pid: int | None = None
         self.confinement = confinement or Confinement(None)
-        self._watchdog: Watchdog | None = None
-        self._watchdog_task: asyncio.Task[None] | None = None
-        if self.confinement.watched and plan.limits is not None:
-            self._watchdog = Watchdog(
-                proc.pid,
-                plan.limits,
-                self.confinement.watched,
-                self.confinement.scratch,
-                self._breach,
-            )
-            self._watchdog_task = asyncio.create_task(self._watchdog.run())
+        self._watchdog = self.confinement.watchdog(proc.pid, self._breach)
+        self._watchdog_task = (
+            asyncio.create_task(self._watchdog.run()) if self._watchdog is not None else None
+        )
         self._pump_task = asyncio.create_task(self._pump(), name=f"log:{plan.name}")
         self._watch_task = asyncio.create_task(self._watch(), name=f"watch:{plan.name}")
 
@@ -356,11 +348,7 @@ class LocalBackend(Backend):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
 
-        watchdog = (
-            Watchdog(proc.pid, job.limits, confinement.watched, confinement.scratch, breach)
-            if confinement.watched and job.limits is not None
-            else None
-        )
+        watchdog = confinement.watchdog(proc.pid, breach)
         watching = asyncio.create_task(watchdog.run()) if watchdog is not None else None
         try:
             while True:
@@ -392,11 +380,10 @@ class LocalBackend(Backend):
                 os.killpg(proc.pid, signal.SIGKILL)  # cancelled: nothing of it outlives it
             confinement.kill()
             await asyncio.to_thread(confinement.cleanup)
-        why = (
-            f"took over {job.timeout:.0f} s and was stopped"
-            if timed_out
-            else limit or f"exited with code {code}"
-        )
+        if timed_out:
+            why = f"took over {job.timeout:.0f} s and was stopped"
+        else:
+            why = f"was stopped: {limit}" if limit else f"exited with code {code}"
         raise BackendError(
             f"{job.name}: its build ({job.command[-1]!r}) {why}. Fix: run it in a copy of the "
             "Space to see why (the build log has its output), or change app_build_command."
@@ -405,8 +392,9 @@ class LocalBackend(Backend):
     def _isolate(
         self, plan: ProcessPlan | BuildJob, confinement: Confinement, note: Callable[[str], None]
     ) -> tuple[tuple[str, ...], dict[str, str], Path, Path, Callable[[], None]]:
-        """The command, environment, working folder and child set-up of an isolated run (see
-        spacerunner.limits.sandbox); files it may write are given to its uid."""
+        """The command, environment, working folder, the Space's copy it works on (as the host
+        sees it) and child set-up of an isolated run (see spacerunner.limits.sandbox); files it
+        may write are given to its uid."""
         layers = sandbox.host_layers()
         for line in layers.missing(plan.isolation):
             note(f"isolation: MISSING {line}")

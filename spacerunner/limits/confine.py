@@ -23,6 +23,7 @@ from spacerunner.limits import cgroups
 from spacerunner.limits.cgroups import AppCgroup
 from spacerunner.limits.disk import Scratch
 from spacerunner.limits.model import Limits, LimitsMode
+from spacerunner.limits.watchdog import Watchdog
 from spacerunner.units import format_size
 
 _PR_SET_PDEATHSIG = 1
@@ -76,6 +77,13 @@ class Confinement:
                 os.sched_setaffinity(0, affinity)
 
         return setup
+
+    def watchdog(self, pid: int, breach: Callable[[str], None]) -> Watchdog | None:
+        """What watches the limits nothing in the kernel enforces here for the process tree
+        of ``pid`` (``breach`` is called with the reason); ``None`` when there are none."""
+        if not self.watched or self.limits is None:
+            return None
+        return Watchdog(pid, self.limits, self.watched, self.scratch, breach)
 
     def limit_reason(self) -> str | None:
         """Why the app ended, if a limit ended it (memory OOM, full disk)."""

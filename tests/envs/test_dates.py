@@ -8,12 +8,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import git, python_says
+from helpers import LoopThread, git, python_says, start_run
 
 from spacerunner.config import Sdk, load_space
-from spacerunner.envs import EnvBuilder, EnvSpec, spec_for
+from spacerunner.envs import EnvBuilder, EnvMode, EnvSpec, spec_for
 from spacerunner.envs.dates import AsOf, committed_day, parse_day
 from spacerunner.errors import EnvBuildError, SpacerunnerError
+from spacerunner.runner import SpaceRun
 
 OLD_COMMIT = "2023-05-01T23:30:00-04:00"
 
@@ -97,6 +98,32 @@ def test_uv_leaves_out_what_was_uploaded_after_the_day(tmp_path: Path) -> None:
     assert newer != "1.13.0"
 
 
+def window_now_and_commit(
+    loop_thread: LoopThread, folder: Path, tmp_path: Path, builder: EnvBuilder, day: str, when: str
+) -> SpaceRun:
+    """An old Space (no compatibility table) three ways: not a git repository, resolved as
+    of the last day its sdk_version was the newest, it starts; resolved as of now (build
+    --upgrade), its SDK does not import; committed on ``when``, it is started (and returned)
+    resolved as of that day."""
+    config = load_space(folder)
+    run = start_run(
+        loop_thread, folder, tmp_path / "window", env_mode=EnvMode.ISOLATED, builder=builder
+    )
+    loop_thread.run(run.close())
+    log = (tmp_path / "window" / "logs" / f"{config.name}.build.log").read_text()
+    sdk = f"{config.sdk.value} {config.sdk_version}"
+    assert f"as of {day} (to its end, UTC), the last day {sdk} was its newest" in log
+    said: list[bytes] = []
+    today = asyncio.run(builder.ensure(spec_for(config), said.append, upgrade=True))
+    assert not today.imports and b"importing" in b"".join(said)
+    git("init", "-q", cwd=folder)
+    git("add", "-A", cwd=folder)
+    git("commit", "-qm", "an old Space", when=when, cwd=folder)
+    return start_run(
+        loop_thread, folder, tmp_path / "dated", env_mode=EnvMode.ISOLATED, builder=builder
+    )
+
+
 @pytest.mark.slow
 def test_an_old_streamlit_runs_as_resolved_in_its_day(loop_thread, tmp_path: Path) -> None:
     """Streamlit 1.10 with unpinned numpy and pandas, and no compatibility table: resolved as
@@ -104,9 +131,7 @@ def test_an_old_streamlit_runs_as_resolved_in_its_day(loop_thread, tmp_path: Pat
     window, or committed in July 2022 and resolved as of that day, it starts and answers (its
     era's page and health endpoint), with the NumPy and pandas of mid-2022."""
     import httpx
-    from helpers import SPACES, start_run
-
-    from spacerunner.envs import EnvMode
+    from helpers import SPACES
 
     folder = tmp_path / "old-streamlit"
     folder.mkdir()
@@ -117,22 +142,8 @@ def test_an_old_streamlit_runs_as_resolved_in_its_day(loop_thread, tmp_path: Pat
     (folder / "app.py").write_text((SPACES / "old-streamlit" / "app.py").read_text())
     (folder / "requirements.txt").write_text("numpy\npandas\n")
     builder = EnvBuilder(tmp_path / "cache", compat=False)
-    # not a git repository: resolved as of the last day its sdk_version was the newest, it
-    # runs; resolved as of now (build --upgrade), its SDK does not import
-    run = start_run(
-        loop_thread, folder, tmp_path / "window", env_mode=EnvMode.ISOLATED, builder=builder
-    )
-    loop_thread.run(run.close())
-    log = (tmp_path / "window" / "logs" / "old-streamlit.build.log").read_text()
-    assert "as of 2022-07-13 (to its end, UTC), the last day streamlit 1.10.0 was its newest" in log
-    said: list[bytes] = []
-    today = asyncio.run(builder.ensure(spec_for(load_space(folder)), said.append, upgrade=True))
-    assert not today.imports and b"importing" in b"".join(said)
-    git("init", "-q", cwd=folder)
-    git("add", "-A", cwd=folder)
-    git("commit", "-qm", "an old Space", when="2022-07-01T12:00:00+00:00", cwd=folder)
-    run = start_run(
-        loop_thread, folder, tmp_path / "dated", env_mode=EnvMode.ISOLATED, builder=builder
+    run = window_now_and_commit(
+        loop_thread, folder, tmp_path, builder, "2022-07-13", "2022-07-01T12:00:00+00:00"
     )
     try:
         assert httpx.get(run.url).status_code == 200
@@ -185,29 +196,13 @@ def test_an_old_gradio_4_answers_its_queue_as_resolved_in_its_day(
     dropped HfFolder); resolved as of its sdk_version's window, or committed in October 2024 and
     resolved as of that day, gradio_client gets its answer through the queue."""
     from gradio_client import Client
-    from helpers import SPACES, start_run
-
-    from spacerunner.envs import EnvMode
+    from helpers import SPACES
 
     folder = tmp_path / "old-gradio"
     shutil.copytree(SPACES / "old-gradio", folder)
     builder = EnvBuilder(tmp_path / "cache", compat=False)
-    # not a git repository: resolved as of the last day its sdk_version was the newest, it
-    # runs; resolved as of now (build --upgrade), its SDK does not import
-    run = start_run(
-        loop_thread, folder, tmp_path / "window", env_mode=EnvMode.ISOLATED, builder=builder
-    )
-    loop_thread.run(run.close())
-    log = (tmp_path / "window" / "logs" / "old-gradio.build.log").read_text()
-    assert "as of 2024-10-08 (to its end, UTC), the last day gradio 4.44.1 was its newest" in log
-    said: list[bytes] = []
-    today = asyncio.run(builder.ensure(spec_for(load_space(folder)), said.append, upgrade=True))
-    assert not today.imports and b"importing" in b"".join(said)
-    git("init", "-q", cwd=folder)
-    git("add", "-A", cwd=folder)
-    git("commit", "-qm", "an old Space", when="2024-10-15T12:00:00+00:00", cwd=folder)
-    run = start_run(
-        loop_thread, folder, tmp_path / "dated", env_mode=EnvMode.ISOLATED, builder=builder
+    run = window_now_and_commit(
+        loop_thread, folder, tmp_path, builder, "2024-10-08", "2024-10-15T12:00:00+00:00"
     )
     try:
         client = Client(run.url, verbose=False)

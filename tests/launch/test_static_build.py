@@ -16,6 +16,7 @@ from helpers import SPACES, LoopThread, start_run
 from spacerunner.envs import EnvBuilder
 from spacerunner.errors import BackendError
 from spacerunner.limits import LimitSettings
+from spacerunner.limits.model import LimitsMode
 from spacerunner.limits.sandbox import Isolation, host_layers
 
 pytestmark = pytest.mark.slow
@@ -98,17 +99,21 @@ def test_a_failing_build_says_why_and_serves_nothing(
     assert not list((cache / "sites").glob("broken-*"))
 
 
+@pytest.mark.parametrize("mode", [LimitsMode.AUTO, LimitsMode.WATCHDOG])
 def test_a_build_over_its_memory_limit_is_stopped_and_says_so(
-    loop_thread: LoopThread, tmp_path: Path, cache: Path
+    loop_thread: LoopThread, tmp_path: Path, cache: Path, mode: LimitsMode
 ) -> None:
+    """Enforced by the kernel (a cgroup), or watched by spacerunner where there is none."""
     hog = "node -e 'const a = []; for (;;) a.push(Buffer.alloc(1 << 24, 1))'"
     folder = copy(tmp_path, "hog", hog)
-    with pytest.raises(BackendError, match=r"Memory limit exceeded \(200\.0M\)"):
+    with pytest.raises(
+        BackendError, match=r"its build .* was stopped: Memory limit exceeded \(200\.0M"
+    ):
         start_run(
             loop_thread,
             folder,
             tmp_path,
             builder=EnvBuilder(cache),
-            limits=LimitSettings(memory="200M"),
+            limits=LimitSettings(memory="200M", mode=mode),
         )
     assert not list((cache / "sites").glob("hog-*"))
