@@ -20,7 +20,7 @@ import psutil
 from spacerunner import netns
 from spacerunner.backends.base import Backend, Instance, Status, Upstream, signal_exit
 from spacerunner.backends.docker import images
-from spacerunner.backends.docker.buildkit import Builder, BuildKitCli, find_cli
+from spacerunner.backends.docker.buildkit import BuildKitCli, find_cli
 from spacerunner.backends.docker.engine import (
     LABEL,
     LABEL_OWNER,
@@ -165,35 +165,17 @@ class DockerBackend(Backend):
         owner: str,
         base_url: str | None = None,
         network: str = "auto",
-        builder: Builder = Builder.AUTO,
     ) -> None:
         super().__init__(log_dir)
         self.owner = owner
         self.base_url = base_url
         self.client = connect(base_url)
         self.facts: EngineFacts = inspect_engine(self.client, network, base_url)
-        self.buildkit = self._buildkit(builder)
+        self.buildkit: BuildKitCli | None = find_cli() if self.facts.buildkit else None
+        """What builds images with the engine's BuildKit, as Spaces builds them; ``None``: the
+        engine's legacy builder (the only one reachable here)."""
         self._build_locks: dict[str, asyncio.Lock] = {}
         self.sweep()
-
-    def _buildkit(self, builder: Builder) -> BuildKitCli | None:
-        """The CLI that builds with the engine's BuildKit, as Spaces builds; ``None``: the
-        engine's legacy builder (asked for, or nothing else here)."""
-        if builder is Builder.LEGACY:
-            return None
-        cli = find_cli() if self.facts.buildkit else None
-        if cli is None and builder is Builder.BUILDKIT:
-            why = (
-                "no docker CLI here can drive it (one with the buildx plugin, or one before "
-                "23.0 such as Debian's docker.io)"
-                if self.facts.buildkit
-                else "the engine has no BuildKit (it needs Docker 18.09 or later on Linux)"
-            )
-            raise BackendError(
-                f"BuildKit was asked for, but {why}. Fix: install docker-buildx, or build with "
-                "the legacy builder."
-            )
-        return cli
 
     def sweep(self) -> None:
         """Remove containers of this owner whose spacerunner process is gone."""

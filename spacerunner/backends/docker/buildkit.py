@@ -16,7 +16,6 @@ import threading
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
 from typing import IO
@@ -27,15 +26,6 @@ CLI first on PATH may lack buildx while the distribution's drives BuildKit)."""
 _PROBE_TIMEOUT = 10.0
 _BUILDX_FREE_BEFORE = 23
 """CLIs of this major version and later need the buildx plugin for BuildKit."""
-
-
-class Builder(StrEnum):
-    """Which builder makes images: BuildKit when a CLI can drive it (``auto``), BuildKit or
-    an error (``buildkit``), or the engine's legacy builder through the SDK (``legacy``)."""
-
-    AUTO = "auto"
-    BUILDKIT = "buildkit"
-    LEGACY = "legacy"
 
 
 @dataclass(frozen=True)

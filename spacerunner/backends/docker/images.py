@@ -107,9 +107,10 @@ def build(
     emit(f"[spacerunner] building {tag} from {where} with {builder}\n".encode())
     if buildkit is None:
         emit(
-            b"[spacerunner] BuildKit is not reachable here (no docker CLI with buildx, nor one "
-            b"before 23.0): Dockerfile features Spaces accepts (RUN --mount, secrets, COPY of "
-            b"several files to a folder without a trailing /) fail\n"
+            b"[spacerunner] BuildKit is not reachable here (the engine has none, or no docker "
+            b"CLI here drives it: one with buildx, or one before 23.0): Dockerfile features "
+            b"Spaces accepts (RUN --mount, secrets, COPY of several files to a folder without a "
+            b"trailing /) fail\n"
         )
         _legacy_build(client, plan, emit, network_mode=network_mode, tag=tag, where=where)
     else:
