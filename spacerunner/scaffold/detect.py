@@ -231,18 +231,14 @@ def _json(path: Path) -> dict[str, Any] | None:
 
 
 def _card(readme: Path) -> dict[str, Any]:
+    """The model card's metadata (its YAML header), as huggingface_hub reads it; {} when the
+    folder has no readable card."""
+    from huggingface_hub import metadata_load
+
     try:
-        text = readme.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        return metadata_load(readme) or {}
+    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError):
         return {}
-    match = re.match(r"^---\s*\n(.*?)\n---\s*(\n|$)", text, re.S)
-    if match is None:
-        return {}
-    try:
-        header = yaml.safe_load(match.group(1))
-    except yaml.YAMLError:
-        return {}
-    return header if isinstance(header, dict) else {}
 
 
 def _examples(widget: object) -> tuple[str, ...]:
