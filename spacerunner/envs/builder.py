@@ -196,7 +196,8 @@ class EnvBuilder:
                 self._pending[undated] = (recorded,)
             else:  # first resolved here: as Spaces built it in its day, else as of now
                 window = None if upgrade else await asyncio.to_thread(self._window, spec)
-                self._pending[undated] = (*filter(None, [window]), self.resolutions.now())
+                now = self.resolutions.now() if upgrade else self.resolutions.first(undated)
+                self._pending[undated] = (*filter(None, [window]), now)
         return self._pending[undated]
 
     @staticmethod

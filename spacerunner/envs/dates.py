@@ -10,7 +10,10 @@ Packages uploaded after that day are then left out of the resolution (uv's
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +62,8 @@ class Resolutions:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.tried = root.with_name(root.name + "-tried")
+        """When each set of inputs was first tried, kept until a build of it succeeds."""
 
     def recorded(self, key: str) -> AsOf | None:
         """The lock of ``key``, when one was kept (by :meth:`keep`, once a build succeeded)."""
@@ -75,6 +80,24 @@ class Resolutions:
         now = dt.datetime.now(dt.UTC).replace(microsecond=0)
         return AsOf(now.date(), FIRST_RESOLVED, now)
 
+    def first(self, key: str) -> AsOf:
+        """The moment ``key`` was first tried here: now, the first time; the same to every
+        builder and process after (two servers resolving one Space at once agree on it, and
+        build it once)."""
+        self.tried.mkdir(parents=True, exist_ok=True)
+        moment = self.now()
+        draft = self.tried / f".{key}-{uuid.uuid4().hex}"
+        draft.write_text(moment.until.isoformat() if moment.until else "")
+        try:
+            os.link(draft, self.tried / key)  # created with its content, or not at all
+        except FileExistsError:
+            with contextlib.suppress(OSError, ValueError):
+                until = dt.datetime.fromisoformat((self.tried / key).read_text().strip())
+                moment = AsOf(until.date(), FIRST_RESOLVED, until)
+        finally:
+            draft.unlink(missing_ok=True)
+        return moment
+
     def keep(self, key: str, as_of: AsOf) -> None:
         """Record ``as_of`` as the lock of ``key``: its moment (a day's end, for a day) and,
         when it is not the first resolution's, why."""
@@ -84,6 +107,7 @@ class Resolutions:
         why = "" if as_of.why == FIRST_RESOLVED else as_of.why
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / key).write_text(f"{until.isoformat()}\n{why}\n".rstrip() + "\n")
+        (self.tried / key).unlink(missing_ok=True)  # the lock says it from now on
 
 
 def parse_day(text: str) -> dt.date:

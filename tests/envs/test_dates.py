@@ -352,3 +352,29 @@ def test_concurrent_first_resolutions_of_one_space_use_the_same_moment(
 
     assert all(isinstance(r, EnvBuildError) for r in asyncio.run(both()))
     assert len(tried) == 2 and tried[0] == tried[1]
+
+
+def test_two_builders_agree_on_when_inputs_were_first_tried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As two servers on one cache would be: the second asks a second later, and still gets
+    the first's moment, so both resolve (and build) the same environment."""
+    from spacerunner.envs.dates import Resolutions
+
+    seconds = iter(range(10))
+    monkeypatch.setattr(
+        Resolutions,
+        "now",
+        staticmethod(
+            lambda: AsOf(
+                dt.date(2026, 1, 1),
+                "x",
+                dt.datetime(2026, 1, 1, 0, 0, next(seconds), tzinfo=dt.UTC),
+            )
+        ),
+    )
+    first, second = Resolutions(tmp_path / "resolved"), Resolutions(tmp_path / "resolved")
+    assert first.first("k").until == second.first("k").until
+    assert first.first("other").until != first.first("k").until
+    first.keep("k", first.first("k"))
+    assert not (tmp_path / "resolved-tried" / "k").exists()  # the lock says it now
