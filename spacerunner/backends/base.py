@@ -287,6 +287,11 @@ class Backend(abc.ABC):
     async def start(self, plan: LaunchPlan) -> Instance:
         """Start ``plan``; returns once it is started (not necessarily ready)."""
 
+    def helpers(self) -> list[dict[str, object]]:
+        """Processes the backend keeps besides apps (an environment's preloader), each with
+        what it is, its ``pid`` and its memory (``rss``, ``pss`` bytes)."""
+        return []
+
     async def close(self) -> None:
         """Stop every instance this backend started."""
         live = list(self._live)  # ended ones have already left

@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import shlex
 import signal
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 import psutil
 
 from spacerunner import netns
-from spacerunner.backends.base import Backend, Instance, Status, Upstream, signal_exit
+from spacerunner.backends.base import (
+    Backend,
+    Instance,
+    State,
+    Status,
+    Upstream,
+    exit_reason,
+    signal_exit,
+)
 from spacerunner.backends.logs import AppLog
 from spacerunner.backends.probe import wait_until_ready
 from spacerunner.backends.static import StaticInstance
@@ -28,6 +37,18 @@ from spacerunner.limits.confine import Confinement, confine
 from spacerunner.limits.disk import sweep
 from spacerunner.limits.model import LimitsMode
 from spacerunner.limits.sandbox import Isolation
+from spacerunner.preload.pool import Preloaders
+from spacerunner.preload.preloader import Preloader, PreloadError
+from spacerunner.preload.seated import PreloadedApp
+
+Started = tuple[asyncio.subprocess.Process, Confinement, Upstream | None]
+Fallback = Callable[[], Awaitable[Started]]
+
+SEAT = ("/bin/sh", "-c", 'trap "" TERM INT HUP; read code; exit "${code:-1}"', "spacerunner-seat")
+"""What a preloaded app's sandbox runs: it holds the namespaces the app is forked into, and
+ends with the app's exit code, written to it by spacerunner (so the sandbox ends as usual)."""
+NAMESPACES = ("ipc", "uts", "net", "pid", "mnt", "user")
+"""The namespaces a preloaded app joins, in order (the user namespace last)."""
 
 
 def _in_other_netns(pid: int, ours: str) -> int | None:
@@ -62,24 +83,48 @@ class LocalProcess(Instance):
         proc: asyncio.subprocess.Process,
         confinement: Confinement | None = None,
         endpoint: Upstream | None = None,
+        *,
+        preloaded: PreloadedApp | None = None,
+        fallback: Fallback | None = None,
     ) -> None:
         super().__init__(plan, endpoint or Upstream(connect_host(plan.host), plan.port), log)
+        self._fallback = fallback
+        """How to start again with a fresh interpreter if a preloaded start fails before it
+        serves."""
+        self._attach(proc, confinement or Confinement(None), endpoint, preloaded)
+
+    def _attach(
+        self,
+        proc: asyncio.subprocess.Process,
+        confinement: Confinement,
+        endpoint: Upstream | None,
+        preloaded: PreloadedApp | None,
+    ) -> None:
+        """Follow ``proc`` (and the preloaded app it seats): its output, its end, its limits."""
         self._proc = proc
-        self._app_pid: int | None = None
-        self.confinement = confinement or Confinement(None)
-        self._watchdog = self.confinement.watchdog(proc.pid, self._breach)
+        self._app_pid: int | None = preloaded.pid if preloaded is not None else None
+        self.preloaded = preloaded
+        if endpoint is not None:
+            self.endpoint = endpoint
+        self.confinement = confinement
+        self._watchdog = self.confinement.watchdog(self._app_pid or proc.pid, self._breach)
         self._watchdog_task = (
             asyncio.create_task(self._watchdog.run()) if self._watchdog is not None else None
         )
-        self._pump_task = asyncio.create_task(self._pump(), name=f"log:{plan.name}")
-        self._watch_task = asyncio.create_task(self._watch(), name=f"watch:{plan.name}")
+        self._relay_task = (
+            asyncio.create_task(preloaded.relay(proc), name=f"relay:{self.plan.name}")
+            if preloaded is not None
+            else None
+        )
+        self._pump_task = asyncio.create_task(self._pump(), name=f"log:{self.plan.name}")
+        self._watch_task = asyncio.create_task(self._watch(), name=f"watch:{self.plan.name}")
 
     def _pid(self) -> int | None:
         """The app's own process: the child itself, or inside its sandbox the first process
         that runs the plan's command (found once; the sandbox's own until it is there)."""
         if self.plan.isolation is Isolation.NONE:
             return self._proc.pid
-        if self._app_pid is None:
+        if self._app_pid is None and self.preloaded is None:
             with contextlib.suppress(psutil.Error):
                 for proc in psutil.Process(self._proc.pid).children(recursive=True):
                     with contextlib.suppress(psutil.Error):
@@ -93,7 +138,7 @@ class LocalProcess(Instance):
             return None
         peak = self._watchdog.peak_rss if self._watchdog is not None else 0
         try:
-            return self.confinement.usage(self._proc.pid, peak)
+            return self.confinement.usage(self._app_pid or self._proc.pid, peak)
         except OSError:  # the app is ending and its cgroup or disk is being removed
             return None
 
@@ -102,6 +147,7 @@ class LocalProcess(Instance):
         self._limit = reason
         self.log.note(f"{reason}; stopping the app")
         self._kill_group(signal.SIGKILL)
+        self._signal_app(signal.SIGKILL)
         for proc in self._descendants():
             with contextlib.suppress(psutil.Error):
                 proc.kill()
@@ -122,24 +168,58 @@ class LocalProcess(Instance):
         self.confinement.kill()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self._pump_task), 2.0)
+        if self._relay_task is not None:
+            self._relay_task.cancel()
         await asyncio.to_thread(self.confinement.cleanup)
         if isinstance(self.endpoint, Upstream) and self.endpoint.netns is not None:
             netns.release(self.endpoint.netns)
         if self.plan.isolation is not Isolation.NONE:
             returncode = signal_exit(returncode)  # bubblewrap reports a signal as 128 + N
+        if await self._fall_back(returncode):
+            return
         self._ended(returncode)
         self.log.note(f"{self._reason} (pid {self._proc.pid})")
         self.log.close()
+
+    async def _fall_back(self, returncode: int | None) -> bool:
+        """A preloaded start that ended before it served, not by a limit nor a stop: start
+        again with a fresh interpreter (what failed may be what forking changes)."""
+        fallback, preloaded = self._fallback, self.preloaded
+        if fallback is None or preloaded is None or self._state is not State.STARTING:
+            return False
+        if self._limit is not None:
+            return False
+        self._fallback = None
+        self.log.note(
+            f"the preloaded start {exit_reason(returncode)} before it served; starting again "
+            "with a fresh interpreter (this Space starts fresh from now on)"
+        )
+        try:
+            proc, confinement, endpoint = await fallback()
+        except BackendError as exc:
+            self.log.note(str(exc))
+            return False
+        self._attach(proc, confinement, endpoint, None)
+        return True
 
     def _kill_group(self, sig: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._proc.pid, sig)
 
+    def _signal_app(self, sig: signal.Signals) -> None:
+        """A preloaded app is in a session of its own, not in its seat's group."""
+        if self._app_pid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._app_pid, sig)
+
     def _descendants(self) -> list[psutil.Process]:
-        try:
-            return psutil.Process(self._proc.pid).children(recursive=True)
-        except psutil.Error:
-            return []
+        found = []
+        for pid in filter(None, (self._proc.pid, self._app_pid)):
+            with contextlib.suppress(psutil.Error):
+                root = psutil.Process(pid)
+                found += [root] if pid == self._app_pid else []
+                found += root.children(recursive=True)
+        return found
 
     async def wait_ready(self, timeout: float | None = None) -> None:
         answered = await wait_until_ready(self, timeout, moved=self._moved)
@@ -188,6 +268,7 @@ class LocalProcess(Instance):
             return self.status()
         self._mark_stopping(f"stopping (SIGTERM, then SIGKILL after {grace:g}s)")
         tree = self._descendants()
+        self._signal_app(signal.SIGTERM)
         self._kill_group(signal.SIGTERM)
         for proc in tree:  # children that left the session still get the signal
             with contextlib.suppress(psutil.Error):
@@ -196,6 +277,7 @@ class LocalProcess(Instance):
             await asyncio.wait_for(self.wait(), grace)
         except TimeoutError:
             self._kill_group(signal.SIGKILL)
+            self._signal_app(signal.SIGKILL)
             self.confinement.kill()
         for proc in tree:
             with contextlib.suppress(psutil.Error):
@@ -216,9 +298,14 @@ class LocalBackend(Backend):
         scratch_root: Path | None = None,
         limits_mode: LimitsMode = LimitsMode.AUTO,
         state_dir: Path | None = None,
+        preload: bool = False,
     ) -> None:
         super().__init__(log_dir)
         self.uids = sandbox.UidMap((state_dir or log_dir.parent) / "uids.json")
+        self.preloaders = Preloaders(
+            state_dir or log_dir.parent, log_dir, self.uids.uid, enabled=preload
+        )
+        """Interpreters that have imported an environment's SDK, apps are forked from."""
         """The host uid of each Space's isolated apps (kept across runs)."""
         layers = sandbox.host_layers()
         if layers.root and layers.bwrap is not None:
@@ -249,32 +336,140 @@ class LocalBackend(Backend):
 
     async def _spawn(self, plan: ProcessPlan, log: AppLog) -> LocalProcess:
         try:
-            proc, confinement, _ = await self._exec(plan, log.note)
+            preloaded = await self._start_preloaded(plan, log)
+            if preloaded is not None:
+                return preloaded
+            proc, confinement, endpoint = await self._start_fresh(plan, log)
         except BaseException:
             log.close()
             raise
+        return LocalProcess(plan, log, proc, confinement, endpoint)
+
+    async def _start_fresh(self, plan: ProcessPlan, log: AppLog) -> Started:
+        """Start ``plan`` with an interpreter of its own (see :meth:`_exec`)."""
+        proc, confinement, _ = await self._exec(plan, log.note)
         endpoint = None
         if plan.isolation is not Isolation.NONE:
             try:
                 endpoint = await self._enter(plan, proc.pid)
             except OSError as exc:
                 log.note(f"cannot reach into its network namespace: {exc}")
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                await proc.wait()
-                await asyncio.to_thread(confinement.cleanup)
-                log.close()
+                await self._abandon(proc, confinement)
                 raise BackendError(
                     f"{plan.name}: its sandbox did not come up ({exc}); see its log"
                 ) from exc
-        return LocalProcess(plan, log, proc, confinement, endpoint)
+        return proc, confinement, endpoint
+
+    async def _abandon(self, proc: asyncio.subprocess.Process, confinement: Confinement) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        await proc.wait()
+        await asyncio.to_thread(confinement.cleanup)
+
+    def _preloader(self, plan: ProcessPlan, note: Callable[[str], None]) -> Preloader | None:
+        """The preloader ``plan``'s app can be forked from, or ``None`` (said in the log)."""
+        if not self.preloaders.enabled:
+            return None
+        layers = sandbox.host_layers()
+        why = None
+        if layers.effective(plan.isolation) is Isolation.NONE:
+            why = "apps run unisolated here, and only isolated apps are preloaded"
+        elif layers.setpriv is None or layers.nsenter is None:
+            why = "setpriv and nsenter (util-linux) are needed"
+        elif plan.command[1:2] != ("-m",) and not plan.command[1:2]:
+            why = "the command is not an interpreter's"
+        if why is None:
+            preloader, why = self.preloaders.get(
+                plan.name, plan.sdk, plan.command[0], self._sandbox_env(plan),
+                self.uids.uid(plan.name),
+            )  # fmt: skip
+            if preloader is not None:
+                return preloader
+        note(f"preload: {why}; starting a fresh interpreter")
+        return None
+
+    async def _start_preloaded(self, plan: ProcessPlan, log: AppLog) -> LocalProcess | None:
+        """Start ``plan``'s sandbox around a seat and fork its app there from a preloader;
+        ``None`` when there is none to fork from or the fork fails (said in the log)."""
+        preloader = self._preloader(plan, log.note)
+        if preloader is None:
+            return None
+        proc, confinement, _ = await self._exec(plan, log.note, preloader=preloader)
+        endpoint: Upstream | None = None
+        try:
+            endpoint = await self._enter(plan, proc.pid)
+            app = await self._fork(plan, proc.pid, confinement, preloader)
+        except (OSError, PreloadError) as exc:
+            await self._abandon(proc, confinement)
+            if endpoint is not None and endpoint.netns is not None:
+                netns.release(endpoint.netns)
+            log.note(f"preload: {exc}; starting a fresh interpreter")
+            return None
+        log.note(f"preload: forked from preloader pid {preloader.pid}; the app is pid {app.pid}")
+
+        async def fallback() -> Started:
+            self.preloaders.refuse(plan.name, "its preloaded start failed before it served")
+            return await self._start_fresh(plan, log)
+
+        return LocalProcess(
+            plan, log, proc, confinement, endpoint, preloaded=app, fallback=fallback
+        )
+
+    async def _fork(
+        self, plan: ProcessPlan, pid: int, confinement: Confinement, preloader: Preloader
+    ) -> PreloadedApp:
+        """Fork the app from ``preloader`` into the sandbox of the chain ``pid``, put it in
+        its cgroup, and let it run."""
+        seat = await _find(pid, list(SEAT))
+        flags = os.O_RDONLY | os.O_CLOEXEC
+        fds = [(name, os.open(f"/proc/{seat}/ns/{name}", flags)) for name in NAMESPACES]
+        try:
+            out = _take_fd(seat, 1)  # its output: a socket, which /proc cannot reopen
+        except OSError:
+            for _, fd in fds:
+                os.close(fd)
+            raise
+        limits = plan.limits
+        request = {
+            "argv": list(plan.command[1:]),
+            "env": self._sandbox_env(plan),
+            "cwd": sandbox.APP_DIR,
+            "uid": sandbox.SPACE_UID,
+            "gid": sandbox.SPACE_UID,
+            "nofile": limits.nofile if limits is not None else None,
+            "affinity": sorted(confinement.affinity) if confinement.affinity else None,
+        }
+        try:
+            channel, app = await preloader.launch(request, fds, out)
+        finally:
+            for _, fd in fds:
+                os.close(fd)
+            os.close(out)
+        try:
+            procs = confinement.cgroup.procs_files if confinement.cgroup is not None else []
+            for path in procs:  # failing here fails the start: never unlimited
+                await asyncio.to_thread(Path(path).write_text, str(app))
+            await asyncio.get_running_loop().sock_sendall(channel, b"go\n")
+        except OSError:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(app, signal.SIGKILL)
+            channel.close()
+            raise
+        return PreloadedApp(
+            app, channel, preloader, lambda name: self.preloaders.learn(preloader, name)
+        )
 
     async def _exec(
-        self, plan: ProcessPlan | BuildJob, note: Callable[[str], None]
+        self,
+        plan: ProcessPlan | BuildJob,
+        note: Callable[[str], None],
+        *,
+        preloader: Preloader | None = None,
     ) -> tuple[asyncio.subprocess.Process, Confinement, Path]:
         """Start ``plan``'s command in its limits and sandbox: the process (its output on its
         stdout), its confinement, and the folder it works in (a copy of the Space, unless an
-        app runs unlimited and unisolated in the Space folder itself)."""
+        app runs unlimited and unisolated in the Space folder itself). With ``preloader`` the
+        sandbox is made in its user namespace and runs :data:`SEAT` (its stdin a pipe)."""
         try:
             confinement = await asyncio.to_thread(
                 confine,
@@ -293,7 +488,7 @@ class LocalBackend(Backend):
         try:
             if isolated:
                 command, env, cwd, workdir, preexec = await asyncio.to_thread(
-                    self._isolate, plan, confinement, note
+                    self._isolate, plan, confinement, note, preloader
                 )
             else:
                 command, cwd, preexec = plan.command, plan.cwd, confinement.preexec()
@@ -314,7 +509,7 @@ class LocalBackend(Backend):
                 *command,
                 cwd=cwd,
                 env=env,
-                stdin=asyncio.subprocess.DEVNULL,
+                stdin=asyncio.subprocess.PIPE if preloader else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
@@ -390,7 +585,11 @@ class LocalBackend(Backend):
         )
 
     def _isolate(
-        self, plan: ProcessPlan | BuildJob, confinement: Confinement, note: Callable[[str], None]
+        self,
+        plan: ProcessPlan | BuildJob,
+        confinement: Confinement,
+        note: Callable[[str], None],
+        preloader: Preloader | None = None,
     ) -> tuple[tuple[str, ...], dict[str, str], Path, Path, Callable[[], None]]:
         """The command, environment, working folder, the Space's copy it works on (as the host
         sees it) and child set-up of an isolated run (see spacerunner.limits.sandbox); files it
@@ -415,20 +614,15 @@ class LocalBackend(Backend):
             app=app, home=scratch.home, tmp=scratch.tmp, data=plan.data_dir, tools=tools
         )
         command = sandbox.command(
-            plan.command,
+            SEAT if preloader is not None else plan.command,
             layers=layers,
             isolation=plan.isolation,
             uid=uid,
             mounts=mounts,
             host_ports=plan.host_ports,
+            userns=f"/proc/{preloader.pid}/ns/user" if preloader is not None else None,
         )
-        env = {
-            **sandbox.allowed_environment(self.base_env),
-            "HOME": sandbox.APP_HOME,
-            "TMPDIR": "/tmp",
-            "XDG_CACHE_HOME": f"{sandbox.APP_HOME}/.cache",
-            **plan.env,
-        }
+        env = self._sandbox_env(plan)
         network = (
             "its own network namespace with outbound internet (pasta), no way to this "
             "machine's loopback"
@@ -449,6 +643,25 @@ class LocalBackend(Backend):
 
         return tuple(command), env, run, app, preexec
 
+    def _sandbox_env(self, plan: ProcessPlan | BuildJob) -> dict[str, str]:
+        """The whole environment of an isolated run."""
+        return {
+            **sandbox.allowed_environment(self.base_env),
+            "HOME": sandbox.APP_HOME,
+            "TMPDIR": "/tmp",
+            "XDG_CACHE_HOME": f"{sandbox.APP_HOME}/.cache",
+            **plan.env,
+        }
+
+    def helpers(self) -> list[dict[str, object]]:
+        return self.preloaders.memory()
+
+    async def close(self) -> None:
+        try:
+            await super().close()
+        finally:
+            await self.preloaders.close()
+
     async def _enter(self, plan: ProcessPlan, pid: int) -> Upstream:
         """Register the network namespace the app's sandbox made, so the proxy and probes
         connect to the app on its own loopback."""
@@ -465,3 +678,35 @@ class LocalBackend(Backend):
         name = f"space-{plan.name}-{pid}"
         await asyncio.to_thread(netns.register, name, inner)
         return Upstream("127.0.0.1", plan.port, netns=name)
+
+
+_PIDFD_GETFD = 438
+"""The system call's number (one table for every architecture since Linux 5.6)."""
+
+
+def _take_fd(pid: int, fd: int) -> int:
+    """A copy of process ``pid``'s descriptor ``fd`` (pidfd_getfd(2); close-on-exec)."""
+    pidfd = os.pidfd_open(pid)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        copy = int(libc.syscall(_PIDFD_GETFD, pidfd, fd, 0))
+        if copy < 0:
+            error = ctypes.get_errno()
+            raise OSError(error, f"pidfd_getfd: {os.strerror(error)}")
+        return copy
+    finally:
+        os.close(pidfd)
+
+
+async def _find(pid: int, cmdline: list[str], timeout: float = 10.0) -> int:
+    """The process of ``pid``'s tree whose command line is ``cmdline`` (once it is there)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        with contextlib.suppress(psutil.Error):
+            for proc in psutil.Process(pid).children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    if proc.cmdline() == cmdline:
+                        return proc.pid
+        await asyncio.sleep(0.005)
+    raise OSError(f"the sandbox's seat did not start in {timeout:g} s")

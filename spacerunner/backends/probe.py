@@ -76,6 +76,8 @@ async def wait_until_ready(
     deadline = loop.time() + timeout
     delay = plan.probe.interval
     while not instance.ended:
+        if isinstance(instance.endpoint, Upstream) and instance.endpoint != upstream:
+            upstream = instance.endpoint  # started again (a preloaded start fell back)
         remaining = deadline - loop.time()
         code = await http_status(upstream, plan.probe.path, timeout=max(0.1, min(2.0, remaining)))
         if code is not None and code < 500:

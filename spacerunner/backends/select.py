@@ -50,6 +50,10 @@ class AutoBackend(Backend):
             return await (await self._docker()).start(plan)
         return await self.local.start(plan)
 
+    def helpers(self) -> list[dict[str, object]]:
+        docker = self.docker.helpers() if self.docker is not None else []
+        return self.local.helpers() + docker
+
     @property
     def instances(self) -> frozenset[Instance]:
         docker = self.docker.instances if self.docker is not None else frozenset()
@@ -70,6 +74,7 @@ def make_backend(
     state_dir: Path,
     scratch_root: Path,
     limits_mode: LimitsMode,
+    preload: bool = False,
 ) -> Backend:
     """The backend ``kind`` names; its containers are labelled as ``state_dir``'s."""
     from spacerunner.backends.docker.engine import owner_key
@@ -82,6 +87,10 @@ def make_backend(
     if kind is BackendKind.DOCKER:
         return docker()
     local = LocalBackend(
-        log_dir, scratch_root=scratch_root, limits_mode=limits_mode, state_dir=state_dir
+        log_dir,
+        scratch_root=scratch_root,
+        limits_mode=limits_mode,
+        state_dir=state_dir,
+        preload=preload,
     )
     return local if kind is BackendKind.LOCAL else AutoBackend(local, docker)

@@ -48,6 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="do not follow the folders for added, changed or removed Spaces",
     )
+    parser.add_argument(
+        "--no-preload",
+        action="store_true",
+        help="start every app with a fresh interpreter, not forked from a preloaded one",
+    )
     parser.add_argument("--state-dir", type=Path, help="where logs and state are kept")
     parser.add_argument(
         "-q",
@@ -118,6 +123,7 @@ def serve_command(args: argparse.Namespace) -> int:
         visibility=Visibility(args.visibility),
         upstream=_upstream(args),
         allow_create=args.allow_create,
+        preload=not args.no_preload,
         policy=Policy(idle_timeout=idle, watch=not args.no_watch),
         spaces=space_settings(args, read_env_file(args.env_file) if args.env_file else {}),
         state_dir=args.state_dir or state_dir(),

@@ -37,6 +37,13 @@ def read_text(path: Path) -> str:
     return textfile.decode(data, errors="replace")
 
 
+SDK_MODULES: dict[Sdk, tuple[str, ...]] = {
+    Sdk.GRADIO: ("gradio",),
+    Sdk.STREAMLIT: ("streamlit", "streamlit.web.bootstrap"),
+}
+"""What an app of each SDK imports before it answers: warmed at build time, preloaded."""
+
+
 @dataclass(frozen=True)
 class EnvSpec:
     python_version: str
@@ -81,11 +88,7 @@ class EnvSpec:
     @property
     def sdk_modules(self) -> tuple[str, ...]:
         """What an app of the SDK imports before it answers (warmed at build time)."""
-        if self.sdk is Sdk.GRADIO:
-            return ("gradio",)
-        if self.sdk is Sdk.STREAMLIT:
-            return ("streamlit", "streamlit.web.bootstrap")
-        return ()
+        return SDK_MODULES.get(self.sdk, ())
 
     def key(self, interpreter: str) -> str:
         """Content address: changes when, and only when, an input changes."""

@@ -72,6 +72,7 @@ class HostLayers:
     pasta: str | None
     setpriv: str | None
     root: bool
+    nsenter: str | None = None
 
     def missing(self, isolation: Isolation) -> list[str]:
         """One line per layer ``isolation`` asks for that this host lacks."""
@@ -113,6 +114,7 @@ def host_layers() -> HostLayers:
         pasta=shutil.which("pasta"),
         setpriv=shutil.which("setpriv"),
         root=os.geteuid() == 0,
+        nsenter=shutil.which("nsenter"),
     )
 
 
@@ -198,13 +200,18 @@ def command(
     uid: int | None,
     mounts: list[Bind],
     host_ports: tuple[int, ...] = (),
+    userns: str | None = None,
 ) -> list[str]:
     """``argv`` inside its sandbox (see the module's description); the mounts are staged by
-    :func:`stage` in the child before this command runs."""
+    :func:`stage` in the child before this command runs. ``userns``: the user namespace (a
+    preloader's, :mod:`spacerunner.preload`) the sandbox is made in, instead of the host's."""
     assert layers.bwrap is not None and isolation is not Isolation.NONE
     outer: list[str] = []
+    if userns is not None:
+        assert layers.nsenter is not None
+        outer = [layers.nsenter, f"--user={userns}", "--"]
     if uid is not None and layers.setpriv is not None:
-        outer = [layers.setpriv, "--reuid", str(uid), "--regid", str(uid), "--clear-groups"]
+        outer += [layers.setpriv, "--reuid", str(uid), "--regid", str(uid), "--clear-groups"]
         outer += ["--inh-caps=-all", "--bounding-set=-all", "--pdeathsig", "SIGKILL"]
     if isolation is Isolation.FULL:
         assert layers.pasta is not None

@@ -62,6 +62,8 @@ class ServeOptions:
     metrics_address: tuple[str, int] | None = None
     """Where ``/metrics`` is also served to anyone who reaches it (``--metrics-address``);
     on the server's own port it is for admins."""
+    preload: bool = True
+    """Start apps from preloaded interpreters of their environment (``--no-preload``)."""
     policy: Policy = field(default_factory=Policy)
     spaces: SpaceSettings = field(default_factory=SpaceSettings)
     state_dir: Path = field(default_factory=default_state_dir)
@@ -132,6 +134,7 @@ class Portfolio:
             state_dir=serve_dir,
             scratch_root=serve_dir / "scratch",
             limits_mode=settings.limits.mode,
+            preload=options.preload,
         )
         self.supervisor = Supervisor(
             list(options.dirs),

@@ -1,0 +1,226 @@
+"""The preloaders of a backend: one per environment interpreter and SDK in use, made when a
+Space of it first starts, given what its apps import, replaced when a new Space needs its uid
+mapped, stopped when idle. The local backend asks :meth:`Preloaders.get` for each start."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from spacerunner.config.model import Sdk
+from spacerunner.envs.spec import SDK_MODULES
+from spacerunner.preload.preloader import MAX_UIDS, Preloader, PreloadError
+
+IDLE = 3600.0
+"""Seconds a preloader is kept after its last start (Spaces that used it may wake again)."""
+OPT_OUT = "SPACERUNNER_PRELOAD"
+"""A Space's variable: ``0``/``false``/``no``/``off`` starts its apps fresh."""
+MAX_LEARNED = 64
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+
+
+@dataclass(frozen=True)
+class Key:
+    python: str
+    sdk: Sdk
+
+
+class Preloaders:
+    """Preloaders by environment; every decision to start fresh comes with its reason."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        log_dir: Path,
+        uid_of: Callable[[str], int],
+        *,
+        idle: float = IDLE,
+        enabled: bool = True,
+    ) -> None:
+        self.state_dir = state_dir
+        self.log_dir = log_dir
+        self.uid_of = uid_of
+        self.idle = idle
+        self.enabled = enabled
+        self._live: dict[Key, Preloader] = {}
+        self._warming: dict[Key, asyncio.Task[None]] = {}
+        self._uids: dict[Key, set[int]] = {}
+        self._fresh_only: dict[str, str] = {}
+        self._learned_pending: dict[Key, set[str]] = {}
+        self._reaper: asyncio.Task[None] | None = None
+
+    def get(
+        self, name: str, sdk: Sdk, python: str, env: dict[str, str], uid: int
+    ) -> tuple[Preloader | None, str]:
+        """The ready preloader for an app of Space ``name``, or ``None`` and why not (one is
+        then made in the background, for the next start)."""
+        if not self.enabled:
+            return None, "preloading is off (--no-preload)"
+        if sdk not in SDK_MODULES:
+            return None, f"no preloading for sdk {sdk.value}"
+        if env.get(OPT_OUT, "").strip().lower() in ("0", "false", "no", "off"):
+            return None, f"the Space opts out ({OPT_OUT}={env[OPT_OUT]})"
+        if name in self._fresh_only:
+            return None, self._fresh_only[name]
+        key = Key(python, sdk)
+        uids = self._uids.setdefault(key, set())
+        if uid not in uids:
+            if len(uids) >= MAX_UIDS:
+                return None, f"its preloader already serves {MAX_UIDS} Spaces"
+            uids.add(uid)
+        current = self._live.get(key)
+        if current is not None and not current.alive:
+            self._live.pop(key)
+            current = None
+        if current is not None and uid in current.space_uids:
+            reason = current.mismatch(env)
+            if reason is None:
+                return current, "preloaded"
+            return None, reason
+        self._warm(key, env, replacing=current)
+        if current is not None:
+            return None, "its preloader is being remade to take this Space's uid"
+        return None, "its preloader is starting (this start is fresh; the next is preloaded)"
+
+    def _warm(self, key: Key, env: dict[str, str], *, replacing: Preloader | None) -> None:
+        if key in self._warming:
+            return
+        self._warming[key] = asyncio.create_task(self._make(key, env, replacing))
+        if self._reaper is None:
+            self._reaper = asyncio.create_task(self._reap())
+
+    async def _make(self, key: Key, env: dict[str, str], replacing: Preloader | None) -> None:
+        try:
+            uid = self.uid_of(f"@preload-{self._digest(key)}")
+            learned = sorted(self._load_learned(key))
+            preloader = Preloader(
+                python=key.python,
+                modules=(*SDK_MODULES[key.sdk], *learned),
+                env=env,
+                uid=uid,
+                space_uids=frozenset(self._uids.get(key, set())),
+                log_path=self.log_dir / f"preload-{self._digest(key)}.log",
+            )
+            preloader.learned.update(learned)
+            try:
+                await preloader.start()
+            except PreloadError as exc:
+                _note(self.log_dir, key, f"preloader failed: {exc}")
+                return
+            self._live[key] = preloader
+            ready = preloader.ready
+            assert ready is not None
+            _note(
+                self.log_dir, key,
+                f"preloader pid {preloader.pid} ready in {ready.seconds:.2f}s "
+                f"({ready.modules} modules; could not import: {sorted(ready.failed) or 'none'})",
+            )  # fmt: skip
+            if replacing is not None:
+                await replacing.stop()
+        finally:
+            self._warming.pop(key, None)
+
+    def refuse(self, name: str, reason: str) -> None:
+        """Start Space ``name`` fresh from now on (its preloaded start failed)."""
+        self._fresh_only[name] = reason
+
+    def learn(self, preloader: Preloader, name: str) -> None:
+        """An app of ``preloader`` imported top-level module ``name``: preload it next time."""
+        if not _NAME.match(name) or name in preloader.learned:
+            return
+        if len(preloader.learned) >= MAX_LEARNED:
+            return
+        preloader.learned.add(name)
+        key = next((k for k, p in self._live.items() if p is preloader), None)
+        if key is None:
+            return
+        self._save_learned(key, preloader.learned)
+        pending = self._learned_pending.setdefault(key, set())
+        first = not pending
+        pending.add(name)
+        if first:
+            asyncio.get_running_loop().call_later(
+                5.0, lambda: asyncio.ensure_future(self._import_pending(key))
+            )
+
+    async def _import_pending(self, key: Key) -> None:
+        names = sorted(self._learned_pending.pop(key, set()))
+        preloader = self._live.get(key)
+        if preloader is None or not names:
+            return
+        try:
+            await preloader.import_more(names)
+        except PreloadError as exc:
+            self._live.pop(key, None)
+            _note(self.log_dir, key, f"preloader dropped after importing {names}: {exc}")
+
+    def memory(self) -> list[dict[str, object]]:
+        """Each live preloader: its interpreter, SDK, pid and memory."""
+        found = []
+        for key, preloader in self._live.items():
+            used = preloader.memory()
+            if used is not None:
+                found.append({"python": key.python, "sdk": key.sdk.value,
+                              "pid": preloader.pid, **used})  # fmt: skip
+        return found
+
+    async def _reap(self) -> None:
+        """Stop the preloaders nothing started from for :attr:`idle` seconds."""
+        while True:
+            await asyncio.sleep(min(60.0, self.idle / 4))
+            now = time.monotonic()
+            for key, preloader in list(self._live.items()):
+                if now - preloader.last_used > self.idle or not preloader.alive:
+                    self._live.pop(key, None)
+                    await preloader.stop()
+                    _note(self.log_dir, key, "preloader stopped (idle)")
+
+    async def close(self) -> None:
+        for task in [*self._warming.values(), *filter(None, [self._reaper])]:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for preloader in self._live.values():
+            await preloader.stop()
+        self._live.clear()
+
+    @staticmethod
+    def _digest(key: Key) -> str:
+        text = f"{key.python}\0{key.sdk.value}"
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def _learned_path(self, key: Key) -> Path:
+        return self.state_dir / "preload" / f"{self._digest(key)}.json"
+
+    def _load_learned(self, key: Key) -> set[str]:
+        try:
+            names = json.loads(self._learned_path(key).read_text())
+        except (OSError, ValueError):
+            return set()
+        if not isinstance(names, list):
+            return set()
+        return {n for n in names[:MAX_LEARNED] if isinstance(n, str) and _NAME.match(n)}
+
+    def _save_learned(self, key: Key, names: set[str]) -> None:
+        path = self._learned_path(key)
+        with contextlib.suppress(OSError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(sorted(names)))
+            tmp.replace(path)
+
+
+def _note(log_dir: Path, key: Key, message: str) -> None:
+    """A line in the preloader's log (next to the apps' logs)."""
+    path = log_dir / f"preload-{Preloaders._digest(key)}.log"
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as handle:
+            handle.write(f"[spacerunner] {time.strftime('%H:%M:%S')} {message}\n")
