@@ -65,7 +65,7 @@ async def wait_until_ready(
     """Probe ``instance`` until its app answers below 500 and return the upstream that
     answered. Raises :class:`AppExitedError` if it ends first and :class:`StartupTimeoutError`
     after ``timeout`` seconds (the plan's startup timeout when ``None``). The pause between
-    attempts grows from the probe's interval to 0.5 s; ``moved`` is asked after an unanswered
+    attempts grows from the probe's interval to 0.25 s; ``moved`` is asked after an unanswered
     attempt where else the app listens."""
     plan = instance.plan
     assert isinstance(plan, ProcessPlan | ContainerPlan)
@@ -90,7 +90,7 @@ async def wait_until_ready(
             continue
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(instance.wait(), min(delay, max(0.0, remaining)))
-        delay = min(delay * 1.5, 0.5)
+        delay = min(delay * 1.2, 0.25)
     status = instance.status()
     raise AppExitedError(
         instance.name, status.returncode, status.reason or "ended", instance.log.tail(25)

@@ -22,8 +22,8 @@ IDLE = 3600.0
 """Seconds a preloader is kept after its last start (Spaces that used it may wake again)."""
 OPT_OUT = "SPACERUNNER_PRELOAD"
 """A Space's variable: ``0``/``false``/``no``/``off`` starts its apps fresh."""
-MAX_LEARNED = 64
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+MAX_LEARNED = 2000
+_NAME = re.compile(r"^(?=.{1,200}$)[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,8 @@ class Preloaders:
         self._uids: dict[Key, set[int]] = {}
         self._fresh_only: dict[str, str] = {}
         self._learned_pending: dict[Key, set[str]] = {}
+        self._refused: dict[Key, set[str]] = {}
+        """Modules whose import made a preloader unsafe to fork from (never preloaded)."""
         self._reaper: asyncio.Task[None] | None = None
 
     def get(
@@ -132,15 +134,15 @@ class Preloaders:
         self._fresh_only[name] = reason
 
     def learn(self, preloader: Preloader, name: str) -> None:
-        """An app of ``preloader`` imported top-level module ``name``: preload it next time."""
+        """An app of ``preloader`` imported module ``name``: preload it from now on."""
         if not _NAME.match(name) or name in preloader.learned:
+            return
+        key = next((k for k, p in self._live.items() if p is preloader), None)
+        if key is None or name in self._refused.get(key, set()):
             return
         if len(preloader.learned) >= MAX_LEARNED:
             return
         preloader.learned.add(name)
-        key = next((k for k, p in self._live.items() if p is preloader), None)
-        if key is None:
-            return
         self._save_learned(key, preloader.learned)
         pending = self._learned_pending.setdefault(key, set())
         first = not pending
@@ -159,7 +161,14 @@ class Preloaders:
             await preloader.import_more(names)
         except PreloadError as exc:
             self._live.pop(key, None)
-            _note(self.log_dir, key, f"preloader dropped after importing {names}: {exc}")
+            preloader.learned.difference_update(names)
+            self._refused.setdefault(key, set()).update(names)
+            self._save_learned(key, preloader.learned)
+            _note(
+                self.log_dir, key,
+                f"preloader dropped after importing {len(names)} modules its apps import, "
+                f"which are not preloaded again: {exc}",
+            )  # fmt: skip
 
     def memory(self) -> list[dict[str, object]]:
         """Each live preloader: its interpreter, SDK, pid and memory."""
@@ -200,20 +209,31 @@ class Preloaders:
         return self.state_dir / "preload" / f"{self._digest(key)}.json"
 
     def _load_learned(self, key: Key) -> set[str]:
+        """What the apps of ``key`` imported in earlier runs of the server (less what was
+        refused)."""
         try:
-            names = json.loads(self._learned_path(key).read_text())
+            facts = json.loads(self._learned_path(key).read_text())
         except (OSError, ValueError):
             return set()
-        if not isinstance(names, list):
+        if not isinstance(facts, dict):
             return set()
-        return {n for n in names[:MAX_LEARNED] if isinstance(n, str) and _NAME.match(n)}
+
+        def names(field: str) -> set[str]:
+            found = facts.get(field)
+            found = found[:MAX_LEARNED] if isinstance(found, list) else []
+            return {n for n in found if isinstance(n, str) and _NAME.match(n)}
+
+        refused = names("refused")
+        self._refused.setdefault(key, set()).update(refused)
+        return names("learned") - refused
 
     def _save_learned(self, key: Key, names: set[str]) -> None:
         path = self._learned_path(key)
+        facts = {"learned": sorted(names), "refused": sorted(self._refused.get(key, set()))}
         with contextlib.suppress(OSError):
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(sorted(names)))
+            tmp.write_text(json.dumps(facts, indent=0))
             tmp.replace(path)
 
 

@@ -41,7 +41,7 @@ CLONE = {
 PR_SET_NO_NEW_PRIVS = 38
 PR_CAPBSET_DROP = 24
 MAX_MESSAGE = 1 << 20
-NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+NAME = re.compile(r"^(?=.{1,200}$)[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$", re.ASCII)
 LEARN_SECONDS = 60.0
 """How long after its start an app's new top-level imports are reported (its import phase)."""
 
@@ -153,21 +153,20 @@ def _enter(order: list[str], fds: list[int], uid: int, gid: int) -> None:
 
 
 class _Learner:
-    """Reports the top-level modules an app imports during its first seconds (the heavy ones
-    its next start can find preloaded). Finds nothing itself."""
+    """Reports the modules an app imports during its first seconds (what its next start can
+    find preloaded: the app's own, its server's lazy imports). Finds nothing itself."""
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
-        self.seen = {name.partition(".")[0] for name in sys.modules}
+        self.seen = set(sys.modules)
         self.until = time.monotonic() + LEARN_SECONDS
 
     def find_spec(self, fullname: str, path: object = None, target: object = None) -> None:
-        top = fullname.partition(".")[0]
-        if top not in self.seen:
-            self.seen.add(top)
+        if fullname not in self.seen:
+            self.seen.add(fullname)
             if time.monotonic() < self.until:
                 with contextlib.suppress(OSError):
-                    os.write(self.fd, (top + "\n").encode())
+                    os.write(self.fd, (fullname + "\n").encode())
 
 
 def _unshadow(folder: str) -> None:
@@ -319,7 +318,7 @@ def _wait(app: int, learn: int, channel: socket.socket) -> None:
                 open_fds.remove(learn)
             pending += data
             *lines, pending = pending.split(b"\n")
-            pending = pending[-200:]
+            pending = pending[-400:]
             for line in lines:
                 name = line.decode(errors="replace")
                 if NAME.match(name):
