@@ -29,7 +29,7 @@ from spacerunner.backends.probe import wait_until_ready
 from spacerunner.backends.static import StaticInstance
 from spacerunner.config.model import DEFAULT_APP_PORT
 from spacerunner.envs import sites
-from spacerunner.envs.builder import Output
+from spacerunner.envs.builder import BuildSlot, Output
 from spacerunner.errors import BackendError
 from spacerunner.launch.plan import BuildJob, ContainerPlan, LaunchPlan, ProcessPlan, StaticPlan
 from spacerunner.limits import cgroups, sandbox
@@ -47,7 +47,7 @@ Fallback = Callable[[], Awaitable[Started]]
 SEAT = ("/bin/sh", "-c", 'trap "" TERM INT HUP; read code; exit "${code:-1}"', "spacerunner-seat")
 """What a preloaded app's sandbox runs: it holds the namespaces the app is forked into, and
 ends with the app's exit code, written to it by spacerunner (so the sandbox ends as usual)."""
-NAMESPACES = ("ipc", "uts", "net", "pid", "mnt", "user")
+NAMESPACES = ("ipc", "uts", "net", "pid", "cgroup", "mnt", "user")
 """The namespaces a preloaded app joins, in order (the user namespace last)."""
 
 
@@ -319,6 +319,13 @@ class LocalBackend(Backend):
         self.limits_mode = limits_mode
         self.base_env = dict(os.environ if base_env is None else base_env)
 
+    async def prepare(
+        self, plan: LaunchPlan, output: Output, slot: BuildSlot | None = None
+    ) -> None:
+        if isinstance(plan, ProcessPlan) and self._preloadable(plan) is None:
+            self.preloaders.expect(plan.sdk, plan.command[0], self.uids.uid(plan.name))
+        await super().prepare(plan, output, slot)
+
     async def start(self, plan: LaunchPlan) -> Instance:
         log = self.open_log(plan.name)
         if isinstance(plan, StaticPlan):
@@ -366,18 +373,22 @@ class LocalBackend(Backend):
         await proc.wait()
         await asyncio.to_thread(confinement.cleanup)
 
+    def _preloadable(self, plan: ProcessPlan) -> str | None:
+        """Why ``plan``'s app cannot be forked from a preloader on this host, if it cannot."""
+        layers = sandbox.host_layers()
+        if layers.effective(plan.isolation) is Isolation.NONE:
+            return "apps run unisolated here, and only isolated apps are preloaded"
+        if layers.setpriv is None or layers.nsenter is None:
+            return "setpriv and nsenter (util-linux) are needed"
+        if len(plan.command) < 2:
+            return "the command is not an interpreter's"
+        return None
+
     def _preloader(self, plan: ProcessPlan, note: Callable[[str], None]) -> Preloader | None:
         """The preloader ``plan``'s app can be forked from, or ``None`` (said in the log)."""
         if not self.preloaders.enabled:
             return None
-        layers = sandbox.host_layers()
-        why = None
-        if layers.effective(plan.isolation) is Isolation.NONE:
-            why = "apps run unisolated here, and only isolated apps are preloaded"
-        elif layers.setpriv is None or layers.nsenter is None:
-            why = "setpriv and nsenter (util-linux) are needed"
-        elif plan.command[1:2] != ("-m",) and not plan.command[1:2]:
-            why = "the command is not an interpreter's"
+        why = self._preloadable(plan)
         if why is None:
             preloader, why = self.preloaders.get(
                 plan.name, plan.sdk, plan.command[0], self._sandbox_env(plan),
@@ -432,7 +443,7 @@ class LocalBackend(Backend):
         limits = plan.limits
         request = {
             "argv": list(plan.command[1:]),
-            "env": self._sandbox_env(plan),
+            "env": {**self._sandbox_env(plan), "PWD": sandbox.APP_DIR},  # as bubblewrap sets
             "cwd": sandbox.APP_DIR,
             "uid": sandbox.SPACE_UID,
             "gid": sandbox.SPACE_UID,

@@ -58,6 +58,13 @@ class Preloaders:
         """Modules whose import made a preloader unsafe to fork from (never preloaded)."""
         self._reaper: asyncio.Task[None] | None = None
 
+    def expect(self, sdk: Sdk, python: str, uid: int) -> None:
+        """A Space of uid ``uid`` will start apps of this interpreter and SDK (it was
+        registered): the preloader, when made, maps its uid, so its first start is preloaded
+        too (a uid the preloader lacks means making it again)."""
+        if self.enabled and sdk in SDK_MODULES:
+            self._uids.setdefault(Key(python, sdk), set()).add(uid)
+
     def get(
         self, name: str, sdk: Sdk, python: str, env: dict[str, str], uid: int
     ) -> tuple[Preloader | None, str]:

@@ -282,8 +282,14 @@ class Preloader:
         if ready is None:
             return "not ready"
         differ = sorted(k for k, v in ready.reads.items() if env.get(k) != v)
-        python = {k for k in (*env, *self.env) if k.startswith("PYTHON") and k not in _HANDLED}
-        differ += sorted(k for k in python if env.get(k) != self.env.get(k) and k not in differ)
+        # the interpreter's own settings, and the proxies the standard library reads by
+        # walking the environment (an HTTP client made at import has them)
+        settings = {
+            k
+            for k in (*env, *self.env)
+            if (k.startswith("PYTHON") and k not in _HANDLED) or k.lower().endswith("_proxy")
+        }
+        differ += sorted(k for k in settings if env.get(k) != self.env.get(k) and k not in differ)
         if differ:
             return (
                 "the preloaded modules read " + ", ".join(differ[:5])

@@ -36,10 +36,11 @@ CLONE = {
     "net": 0x40000000,
     "pid": 0x20000000,
     "mnt": 0x00020000,
+    "cgroup": 0x02000000,
     "user": 0x10000000,
 }
 PR_SET_NO_NEW_PRIVS = 38
-PR_CAPBSET_DROP = 24
+_CAPABILITY_V3 = 0x20080522
 MAX_MESSAGE = 1 << 20
 NAME = re.compile(r"^(?=.{1,200}$)[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$", re.ASCII)
 LEARN_SECONDS = 60.0
@@ -48,6 +49,18 @@ LEARN_SECONDS = 60.0
 _libc = ctypes.CDLL(None, use_errno=True)
 _STARTUP = frozenset(name.partition(".")[0] for name in sys.modules)
 """Modules of the interpreter's own startup (this program's imports are few and standard)."""
+
+
+_MAPPING_CODE = frozenset(
+    {
+        "<frozen _collections_abc>",
+        "<frozen os>",
+        getattr(sys.modules["_collections_abc"], "__file__", ""),
+        getattr(os, "__file__", ""),
+    }
+)
+"""Where the mapping methods of ``os.environ`` live (frozen since Python 3.11): a lookup is
+charged to the code that called them."""
 
 
 class _Recording(os._Environ):  # type: ignore[name-defined,misc]
@@ -66,9 +79,7 @@ class _Recording(os._Environ):  # type: ignore[name-defined,misc]
 
     def _caller(self) -> types.FrameType | None:
         frame: types.FrameType | None = sys._getframe(2)
-        while frame is not None and frame.f_code.co_filename.endswith(
-            ("_collections_abc.py", os.sep + "os.py")
-        ):
+        while frame is not None and frame.f_code.co_filename in _MAPPING_CODE:
             frame = frame.f_back
         return frame
 
@@ -144,11 +155,13 @@ def _enter(order: list[str], fds: list[int], uid: int, gid: int) -> None:
         _check(_libc.setns(fd, CLONE[name]), f"setns({name})")
         os.close(fd)
     if order:
-        for cap in range(64):  # the bounding set, as bubblewrap leaves its sandbox
-            if _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
-                break
         os.setresgid(gid, gid, gid)
         os.setresuid(uid, uid, uid)
+        # joining a user namespace gives every capability in it, and these uids were never 0
+        # there (the kernel drops capabilities only when leaving uid 0): drop them all
+        header = (ctypes.c_uint32 * 2)(_CAPABILITY_V3, 0)
+        data = (ctypes.c_uint32 * 6)()
+        _check(_libc.capset(header, data), "capset")
     _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
 
 
@@ -360,6 +373,7 @@ def main() -> None:
             os.environ.clear()
             os.environ.update(request["env"])
             environ.reads.clear()
+            environ.walks.clear()
             _import(request["modules"], failed)
             _send(control, _ready(environ, failed, began))
         elif op == "import":
