@@ -14,7 +14,10 @@ if os.environ.get("PROBE_FAIL_WHEN_PRELOADED") and PRELOADED:
     raise ImportError("a library that cannot be used after fork (simulated)")
 
 import email.mime.text  # noqa: E402 - after the snapshot on purpose
+
 import httpx  # noqa: E402 - the Space's own module (httpx.py beside this file)
+
+MIME = email.mime.text.MIMEText
 
 OWN_IMPORTS = ("email.mime.text", "httpx", "json", "socket", "threading")
 HOLD: list[bytearray] = []
@@ -58,7 +61,7 @@ def facts() -> dict[str, object]:
 
 
 class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         parts = self.path.strip("/").split("/")
         if parts[0] == "exit":
             os._exit(int(parts[1]))
