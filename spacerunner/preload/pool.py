@@ -23,6 +23,9 @@ IDLE = 3600.0
 OPT_OUT = "SPACERUNNER_PRELOAD"
 """A Space's variable: ``0``/``false``/``no``/``off`` starts its apps fresh."""
 MAX_LEARNED = 2000
+LEARN_DELAY = 5.0
+"""Seconds between the first module an app is seen importing and the preloader importing
+what its apps were seen importing since (one batch, not one import per module)."""
 _NAME = re.compile(r"^(?=.{1,200}$)[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$", re.ASCII)
 
 
@@ -43,12 +46,14 @@ class Preloaders:
         *,
         idle: float = IDLE,
         enabled: bool = True,
+        learn_delay: float = LEARN_DELAY,
     ) -> None:
         self.state_dir = state_dir
         self.log_dir = log_dir
         self.uid_of = uid_of
         self.idle = idle
         self.enabled = enabled
+        self.learn_delay = learn_delay
         self._live: dict[Key, Preloader] = {}
         self._warming: dict[Key, asyncio.Task[None]] = {}
         self._uids: dict[Key, set[int]] = {}
@@ -156,7 +161,7 @@ class Preloaders:
         pending.add(name)
         if first:
             asyncio.get_running_loop().call_later(
-                5.0, lambda: asyncio.ensure_future(self._import_pending(key))
+                self.learn_delay, lambda: asyncio.ensure_future(self._import_pending(key))
             )
 
     async def _import_pending(self, key: Key) -> None:

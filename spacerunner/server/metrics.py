@@ -147,7 +147,18 @@ class _Now:
             usage = space.instance.usage() if space.instance is not None else None
             if usage:
                 _usage(name, usage, gauges, cpu)
+        helpers = GaugeMetricFamily(
+            "spacerunner_preloader_memory_bytes",
+            "Memory of a preloaded interpreter apps are forked from (rss, pss: its share of "
+            "what it shares with the apps)",
+            labels=["python", "sdk", "kind"],
+        )
+        for helper in self.supervisor.backend.helpers():
+            for kind in ("rss", "pss"):
+                labels = [str(helper["python"]), str(helper["sdk"]), kind]
+                helpers.add_metric(labels, float(helper[kind]))  # type: ignore[arg-type]
         yield state
+        yield helpers
         yield from gauges.values()
         yield cpu
         yield requests
