@@ -147,7 +147,7 @@ class Preloaders:
 
     def learn(self, preloader: Preloader, name: str) -> None:
         """An app of ``preloader`` imported module ``name``: preload it from now on."""
-        if not _NAME.match(name) or name in preloader.learned:
+        if not _NAME.match(name) or name.endswith("__main__") or name in preloader.learned:
             return
         key = next((k for k, p in self._live.items() if p is preloader), None)
         if key is None or name in self._refused.get(key, set()):
@@ -233,7 +233,11 @@ class Preloaders:
         def names(field: str) -> set[str]:
             found = facts.get(field)
             found = found[:MAX_LEARNED] if isinstance(found, list) else []
-            return {n for n in found if isinstance(n, str) and _NAME.match(n)}
+            return {
+                n
+                for n in found
+                if isinstance(n, str) and _NAME.match(n) and not n.endswith("__main__")
+            }
 
         refused = names("refused")
         self._refused.setdefault(key, set()).update(refused)

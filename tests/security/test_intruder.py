@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from helpers import SPACES, LoopThread
 
@@ -37,7 +38,28 @@ ATTACKS = (
 )
 
 
-def attack(loop_thread: LoopThread, tmp_path: Path, isolation: Isolation) -> dict[str, object]:
+def preloaded(loop_thread: LoopThread, portfolio: Portfolio) -> int:
+    """Once the preloader is up, start both Spaces again from it; returns its pid."""
+    supervisor = portfolio.supervisor
+    assert supervisor is not None
+    for _ in range(600):
+        helpers = supervisor.backend.helpers()
+        if helpers:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("no preloader came up")
+    for name in ("neighbour", "intruder"):
+        loop_thread.run(supervisor.spaces[name].stop(sleep=True, why="test"))
+        assert httpx.get(f"{portfolio.url}/spaces/{name}/", timeout=60).status_code == 200
+        instance = supervisor.spaces[name].instance
+        assert getattr(instance, "preloaded", None) is not None, name
+    return int(helpers[0]["pid"])  # type: ignore[call-overload]
+
+
+def attack(
+    loop_thread: LoopThread, tmp_path: Path, isolation: Isolation, *, preload: bool = False
+) -> dict[str, object]:
     spaces = tmp_path / "spaces"
     for name in ("intruder", "neighbour"):
         shutil.copytree(SPACES / name, spaces / name)
@@ -48,6 +70,7 @@ def attack(loop_thread: LoopThread, tmp_path: Path, isolation: Isolation) -> dic
             port=0,
             state_dir=state,
             policy=Policy(health_interval=0, watch=False),
+            preload=preload,
             spaces=SpaceSettings(
                 env_mode=EnvMode.CURRENT,
                 limits=LimitSettings(memory="300M", disk="64M"),
@@ -62,6 +85,7 @@ def attack(loop_thread: LoopThread, tmp_path: Path, isolation: Isolation) -> dic
         assert httpx.get(f"{base}/spaces/neighbour/", timeout=60).json() == {"space": "neighbour"}
         supervisor = portfolio.supervisor
         assert supervisor is not None
+        preloader = preloaded(loop_thread, portfolio) if preload else None
         endpoint = supervisor.spaces["neighbour"].instance.endpoint  # type: ignore[union-attr]
         assert isinstance(endpoint, Upstream)
         query = {
@@ -72,6 +96,7 @@ def attack(loop_thread: LoopThread, tmp_path: Path, isolation: Isolation) -> dic
             "port": str(endpoint.port),
             "victim": str(victim.pid),
             "fill_mb": "100",
+            "preloader": str(preloader or ""),
         }
         results = httpx.get(f"{base}/spaces/intruder/attack", params=query, timeout=120).json()
         time.sleep(0.5)
@@ -80,6 +105,7 @@ def attack(loop_thread: LoopThread, tmp_path: Path, isolation: Isolation) -> dic
             and supervisor.spaces["neighbour"].restarts == 0
         )
         results["victim_alive"] = victim.poll() is None
+        results["preloader_alive"] = preloader is None or psutil.pid_exists(preloader)
         return results
     finally:
         loop_thread.run(portfolio.close())
@@ -100,6 +126,22 @@ def test_every_attack_is_refused_under_default_isolation(
     assert succeeded == [], results
     assert results["uid"] == 1000
     assert results["neighbour_still_up"] and results["victim_alive"]
+
+
+@pytest.mark.skipif(
+    host_layers().effective(Isolation.FULL) is not Isolation.FULL
+    and not os.environ.get("SPACERUNNER_REQUIRE_ISOLATION"),
+    reason="full isolation needs root, bubblewrap and pasta (apt-get install bubblewrap passt)",
+)
+def test_every_attack_is_refused_when_both_are_forked_from_one_preloader(
+    loop_thread: LoopThread, tmp_path: Path
+) -> None:
+    results = attack(loop_thread, tmp_path, Isolation.FULL, preload=True)
+    succeeded = [name for name in (*ATTACKS, "kill_preloader") if results[name]]
+    assert succeeded == [], results
+    assert results["uid"] == 1000
+    assert results["neighbour_still_up"] and results["victim_alive"]
+    assert results["preloader_alive"]
 
 
 def test_the_same_attacks_succeed_without_isolation(

@@ -244,6 +244,8 @@ def _run_app(request: dict[str, Any], out: int, go: int, learn: int) -> None:
     import runpy
 
     if argv[0] == "-m":
+        # run as ``__main__`` only: a fresh ``python -m`` has no module of that name yet
+        sys.modules.pop(argv[1] + ".__main__", None)
         sys.argv = [argv[1], *argv[2:]]
         sys.path[0] = first
         runpy._run_module_as_main(argv[1], alter_argv=True)

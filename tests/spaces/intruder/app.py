@@ -86,6 +86,11 @@ def attack(q: dict[str, str]) -> dict[str, object]:
             results["api_stop"] = answer.status == 200
     except OSError:
         results["api_stop"] = False
+    results["kill_preloader"] = False
+    if q.get("preloader"):  # the process every preloaded app is forked from
+        with contextlib.suppress(OSError):
+            os.kill(int(q["preloader"]), signal.SIGKILL)
+            results["kill_preloader"] = True
     results["uid"] = os.getuid()
     return results
 
