@@ -1,20 +1,29 @@
-"""`spacerunner serve`: waking a sleeping Gradio Space vs `python app.py`, and server memory.
+"""`spacerunner serve`: waking a sleeping Space vs starting it directly, and memory.
 
-    python bench/serve.py [--runs 3]
+    python bench/serve.py [--runs 3] [--only wake,streamlit,memory,first,server]
 
-1. Time to first byte: `python app.py` from spawn to its first answered request (the baseline),
-   against a request to a sleeping Space through `spacerunner serve` (wake, start, answer),
-   isolated (the default) and with `--isolation none`, in the same run, alternating.
-2. First visit to a Space just registered with an empty environment cache: the server builds its
-   environment when it registers the Space (in the background); the first request, once that
-   build is done, against `python app.py`; and the first request sent at once, while the build
-   runs (what every first visit waited for when environments were built on it).
-3. Resident memory of the server process with 1 and with 50 registered (sleeping) Spaces.
+1. wake: time to first byte: `python app.py` (hello-gradio) from spawn to its first answered
+   request (the baseline), against a request to the same Space asleep in `spacerunner serve`
+   (wake, start, answer): isolated and preloaded (the default), isolated with `--no-preload`,
+   and with `--isolation none`, in the same run, alternating.
+2. streamlit: time to a rendered session of random-walks (its WebSocket session has run the
+   script: `script_finished`): `streamlit run app.py` from spawn, against a session opened on
+   the Space asleep in serve, preloaded and with `--no-preload`.
+3. memory: ten copies of hello-gradio running at once under one server, preloaded and with
+   `--no-preload`: the proportional memory (PSS) of every process the server started, summed
+   (apps, sandboxes, the preloader and its children).
+4. first: first visit to a Space just registered with an empty environment cache: the server
+   builds its environment when it registers the Space (in the background); the first request,
+   once that build is done, against `python app.py`; and the first request sent at once, while
+   the build runs (what every first visit waited for when environments were built on it).
+5. server: resident memory of the server process with 1 and with 50 registered (sleeping)
+   Spaces.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -148,69 +157,239 @@ def rss_mib(pid: int) -> float:
     return psutil.Process(pid).memory_info().rss / 2**20
 
 
+PARTS = ("wake", "streamlit", "memory", "first", "server")
+STREAMLIT_SPACE = ROOT / "spaces" / "random-walks"
+
+
+def wake_url(at: int, name: str, path: str) -> float:
+    post(f"http://127.0.0.1:{at}/api/spaces/{name}/sleep")
+    return first_byte(f"http://127.0.0.1:{at}/spaces/{name}{path}")
+
+
+def settle_preloader(at: int, name: str, path: str) -> None:
+    """Wake twice with pauses: the first start warms the preloader, the next ones teach it
+    what the app imports (it imports them a few seconds after)."""
+    for _ in range(3):
+        wake_url(at, name, path)
+        time.sleep(8)
+
+
+def session_seconds(url: str, timeout: float = 120) -> float:
+    """Seconds until a Streamlit session at ``url`` (its WebSocket) has run the script once
+    (retrying while nothing answers)."""
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+    from websockets.sync.client import connect
+
+    rerun = BackMsg()
+    rerun.rerun_script.query_string = ""
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        try:
+            with connect(url, subprotocols=["streamlit"], open_timeout=timeout) as ws:
+                ws.send(rerun.SerializeToString())
+                while True:
+                    message = ForwardMsg()
+                    message.ParseFromString(ws.recv(timeout=timeout))
+                    if message.WhichOneof("type") == "script_finished":
+                        return time.perf_counter() - start
+        except (OSError, EOFError) as exc:
+            if "script_finished" in str(exc):
+                raise
+            time.sleep(0.02)
+    raise RuntimeError(f"{url}: no session")
+
+
+def streamlit_baseline() -> float:
+    port = free_port()
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=STREAMLIT_SPACE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        session_seconds(f"ws://127.0.0.1:{port}/_stcore/stream")
+        return time.perf_counter() - start
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def pss_of_tree(pid: int) -> float:
+    """MiB of proportional memory of every descendant of ``pid``."""
+    total = 0
+    for proc in psutil.Process(pid).children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            total += proc.memory_full_info().pss
+    return total / 2**20
+
+
+def runs(values: list[float]) -> str:
+    return ", ".join(f"{x:.2f}" for x in values)
+
+
+def bench_wake(tmp: Path, count: int) -> None:
+    gradio_info = "/gradio_api/info"
+    servers = {
+        "preloaded": start_server([GRADIO_SPACE], free_port(), tmp / "state-pre"),
+        "no-preload": start_server(
+            [GRADIO_SPACE], free_port(), tmp / "state-fresh", "--no-preload"
+        ),
+        "isolation none": start_server(
+            [GRADIO_SPACE], free_port(), tmp / "state-plain", "--isolation", "none"
+        ),
+    }
+    ports = {name: int(proc.args[proc.args.index("--port") + 1]) for name, proc in servers.items()}
+    times: dict[str, list[float]] = {name: [] for name in ("direct", *servers)}
+    try:
+        settle_preloader(ports["preloaded"], "hello-gradio", gradio_info)
+        for name in ("no-preload", "isolation none"):
+            wake_url(ports[name], "hello-gradio", gradio_info)  # environments built
+        for _ in range(count):
+            times["direct"].append(baseline(sys.executable))
+            for name in servers:
+                times[name].append(wake_url(ports[name], "hello-gradio", gradio_info))
+    finally:
+        for proc in servers.values():
+            proc.terminate()
+            proc.wait(30)
+    d = statistics.median(times["direct"])
+    print(f"time to first byte, median of {count} (Gradio hello-gradio):")
+    print(f"  python app.py                 {d:6.2f} s   {runs(times['direct'])}")
+    for name in servers:
+        m = statistics.median(times[name])
+        print(f"  wake, {name:<23} {m:6.2f} s   {runs(times[name])}   ratio {m / d:.2f}")
+
+
+def bench_streamlit(tmp: Path, count: int) -> None:
+    servers = {
+        "preloaded": start_server([STREAMLIT_SPACE], free_port(), tmp / "state-st-pre"),
+        "no-preload": start_server(
+            [STREAMLIT_SPACE], free_port(), tmp / "state-st-fresh", "--no-preload"
+        ),
+    }
+    ports = {name: int(proc.args[proc.args.index("--port") + 1]) for name, proc in servers.items()}
+    times: dict[str, list[float]] = {name: [] for name in ("direct", *servers)}
+
+    def wake(name: str) -> float:
+        at = ports[name]
+        post(f"http://127.0.0.1:{at}/api/spaces/random-walks/sleep")
+        return session_seconds(f"ws://127.0.0.1:{at}/spaces/random-walks/_stcore/stream")
+
+    try:
+        for _ in range(3):
+            wake("preloaded")
+            time.sleep(8)
+        wake("no-preload")
+        for _ in range(count):
+            times["direct"].append(streamlit_baseline())
+            for name in servers:
+                times[name].append(wake(name))
+    finally:
+        for proc in servers.values():
+            proc.terminate()
+            proc.wait(30)
+    d = statistics.median(times["direct"])
+    print(f"time to a rendered session, median of {count} (Streamlit random-walks):")
+    print(f"  streamlit run app.py          {d:6.2f} s   {runs(times['direct'])}")
+    for name in servers:
+        m = statistics.median(times[name])
+        print(f"  wake, {name:<23} {m:6.2f} s   {runs(times[name])}   ratio {m / d:.2f}")
+
+
+def bench_memory(tmp: Path, spaces: int = 10) -> None:
+    many = tmp / "ten"
+    for i in range(spaces):
+        space = many / f"space-{i:02d}"
+        space.mkdir(parents=True)
+        shutil.copy(GRADIO_SPACE / "README.md", space / "README.md")
+        shutil.copy(GRADIO_SPACE / "app.py", space / "app.py")
+    names = [f"space-{i:02d}" for i in range(spaces)]
+    path = "/gradio_api/info"
+    found = {}
+    for label, extra in (("preloaded", ()), ("no-preload", ("--no-preload",))):
+        port = free_port()
+        server = start_server([many], port, tmp / f"state-ten-{label}", *extra)
+        try:
+            if not extra:
+                settle_preloader(port, names[0], path)
+            for name in names:
+                wake_url(port, name, path)
+            time.sleep(5)
+            found[label] = pss_of_tree(server.pid)
+        finally:
+            server.terminate()
+            server.wait(60)
+    pre, fresh = found["preloaded"], found["no-preload"]
+    print(f"{spaces} running hello-gradio Spaces, PSS of everything the server started:")
+    print(f"  preloaded                {pre:8.1f} MiB")
+    print(f"  --no-preload             {fresh:8.1f} MiB")
+    print(f"  ratio                    {pre / fresh:8.2f}")
+
+
+def bench_first(tmp: Path, count: int) -> None:
+    direct = [baseline(sys.executable) for _ in range(count)]
+    d = statistics.median(direct)
+    builds, after, during = first_visits(tmp, count)
+    b, a, g = (statistics.median(x) for x in (builds, after, during))
+    print(f"first visit to a Space just registered, empty cache, median of {count}:")
+    print(f"  python app.py             {d:6.2f} s   {runs(direct)}")
+    print(f"  build at registration     {b:6.2f} s   {runs(builds)}  (in the background)")
+    print(f"  first visit after it      {a:6.2f} s   {runs(after)}")
+    print(f"  first visit during it     {g:6.2f} s   {runs(during)}  (the old first visit)")
+    print(f"  ratio after / python app.py {a / d:4.2f}")
+
+
+def bench_server(tmp: Path) -> None:
+    many = tmp / "many"
+    for i in range(50):
+        space = many / f"space-{i:02d}"
+        space.mkdir(parents=True)
+        shutil.copy(GRADIO_SPACE / "README.md", space / "README.md")
+        shutil.copy(GRADIO_SPACE / "app.py", space / "app.py")
+    port = free_port()
+    one = start_server([GRADIO_SPACE], port, tmp / "state-one")
+    try:
+        wake_url(port, "hello-gradio", "/gradio_api/info")
+        one_space_rss = rss_mib(one.pid)
+    finally:
+        one.terminate()
+        one.wait(30)
+    port = free_port()
+    server = start_server([many], port, tmp / "state-many")
+    try:
+        time.sleep(1)
+        fifty = rss_mib(server.pid)
+    finally:
+        server.terminate()
+        server.wait(30)
+    print("server memory (RSS of the spacerunner process):")
+    print(f"  1 Space (after a wake)    {one_space_rss:6.1f} MiB")
+    print(f"  50 sleeping Spaces        {fifty:6.1f} MiB")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--only", default=",".join(PARTS), help="which parts, comma-separated")
     args = parser.parse_args()
+    parts = [part for part in args.only.split(",") if part]
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        parser.error(f"unknown parts {unknown}; the parts are {', '.join(PARTS)}")
     tmp = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     try:
-        port, plain_port = free_port(), free_port()
-        server = start_server([GRADIO_SPACE], port, tmp / "state")
-        plain = start_server([GRADIO_SPACE], plain_port, tmp / "state-plain", "--isolation", "none")
-        direct, woken, unisolated = [], [], []
-
-        def wake(at: int) -> float:
-            post(f"http://127.0.0.1:{at}/api/spaces/hello-gradio/sleep")
-            return first_byte(f"http://127.0.0.1:{at}/spaces/hello-gradio/gradio_api/info")
-
-        try:
-            wake(port), wake(plain_port)  # both environments built before timing
-            for _ in range(args.runs):
-                direct.append(baseline(sys.executable))
-                woken.append(wake(port))
-                unisolated.append(wake(plain_port))
-            one_space_rss = rss_mib(server.pid)
-        finally:
-            for proc in (server, plain):
-                proc.terminate()
-                proc.wait(30)
-        d, w, u = (statistics.median(x) for x in (direct, woken, unisolated))
-
-        def runs(values: list[float]) -> str:
-            return ", ".join(f"{x:.2f}" for x in values)
-
-        print(f"time to first byte, median of {args.runs} (Gradio hello-gradio):")
-        print(f"  python app.py             {d:6.2f} s   {runs(direct)}")
-        print(f"  wake through serve        {w:6.2f} s   {runs(woken)}  (isolated, the default)")
-        print(f"  wake, --isolation none    {u:6.2f} s   {runs(unisolated)}")
-        print(f"  ratio wake / direct       {w / d:6.2f}   (added {w - d:+.2f} s)")
-        print(f"  isolation adds            {w - u:+6.2f} s   (ratio {w / u:.2f})")
-
-        builds, after, during = first_visits(tmp, args.runs)
-        b, a, g = (statistics.median(x) for x in (builds, after, during))
-        print(f"first visit to a Space just registered, empty cache, median of {args.runs}:")
-        print(f"  build at registration     {b:6.2f} s   {runs(builds)}  (in the background)")
-        print(f"  first visit after it      {a:6.2f} s   {runs(after)}")
-        print(f"  first visit during it     {g:6.2f} s   {runs(during)}  (the old first visit)")
-        print(f"  ratio after / python app.py {a / d:4.2f}")
-
-        many = tmp / "many"
-        for i in range(50):
-            space = many / f"space-{i:02d}"
-            space.mkdir(parents=True)
-            shutil.copy(GRADIO_SPACE / "README.md", space / "README.md")
-            shutil.copy(GRADIO_SPACE / "app.py", space / "app.py")
-        port = free_port()
-        server = start_server([many], port, tmp / "state-many")
-        try:
-            time.sleep(1)
-            fifty = rss_mib(server.pid)
-        finally:
-            server.terminate()
-            server.wait(30)
-        print("server memory (RSS of the spacerunner process):")
-        print(f"  1 Space (after the runs)  {one_space_rss:6.1f} MiB")
-        print(f"  50 sleeping Spaces        {fifty:6.1f} MiB")
+        if "wake" in parts:
+            bench_wake(tmp, args.runs)
+        if "streamlit" in parts:
+            bench_streamlit(tmp, args.runs)
+        if "memory" in parts:
+            bench_memory(tmp)
+        if "first" in parts:
+            bench_first(tmp, args.runs)
+        if "server" in parts:
+            bench_server(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
