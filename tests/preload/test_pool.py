@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +33,7 @@ class FakePreloader:
     fail: bool = False
     imported: list[list[str]] = field(default_factory=list)
     stopped: bool = False
+    last_used: float = field(default_factory=time.monotonic)
 
     async def start(self) -> None:
         if self.fail:
@@ -196,3 +198,18 @@ def test_what_the_preloader_saw_at_import_decides_which_apps_it_serves() -> None
 def test_the_shared_environment_leaves_out_what_is_a_space_s_own() -> None:
     env = {**ENV, "SPACE_ID": "a/b", "GRADIO_ROOT_PATH": "/spaces/b", "TOKEN": "t"}
     assert shared_environment(env, frozenset({"TOKEN"})) == ENV
+
+
+def test_a_preloader_nothing_started_from_for_a_while_is_stopped(
+    tmp_path: Path, made: list[FakePreloader]
+) -> None:
+    async def scenario() -> None:
+        p = preloaders(tmp_path, idle=0.2)
+        p.get("a", Sdk.GRADIO, "py", ENV, 1)
+        await settle(p)
+        assert p.get("a", Sdk.GRADIO, "py", ENV, 1)[0] is made[0]
+        await asyncio.sleep(0.5)
+        assert made[0].stopped and p.memory() == []
+        await p.close()
+
+    asyncio.run(scenario())

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import importlib
 import json
 import os
@@ -115,6 +116,10 @@ def _import(names: list[str], failed: dict[str, str]) -> None:
 
 
 def _ready(environ: _Recording, failed: dict[str, str], began: float) -> dict[str, Any]:
+    # what is imported stays: keep the collector from writing to it in every forked app (a
+    # write is a page copied out of what they share)
+    gc.collect()
+    gc.freeze()
     sys.stdout.flush()
     sys.stderr.flush()
     return {
