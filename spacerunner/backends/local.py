@@ -191,8 +191,8 @@ class LocalProcess(Instance):
             return False
         self._fallback = None
         self.log.note(
-            f"the preloaded start {exit_reason(returncode)} before it served; starting again "
-            "with a fresh interpreter (this Space starts fresh from now on)"
+            f"the preloaded start {exit_reason(returncode)} before it served; the app runs "
+            "again in a fresh interpreter (and every time from now on)"
         )
         try:
             proc, confinement, endpoint = await fallback()
@@ -396,7 +396,7 @@ class LocalBackend(Backend):
             )  # fmt: skip
             if preloader is not None:
                 return preloader
-        note(f"preload: {why}; starting a fresh interpreter")
+        note(f"preload: {why}; the app runs in a fresh interpreter")
         return None
 
     async def _start_preloaded(self, plan: ProcessPlan, log: AppLog) -> LocalProcess | None:
@@ -414,7 +414,7 @@ class LocalBackend(Backend):
             await self._abandon(proc, confinement)
             if endpoint is not None and endpoint.netns is not None:
                 netns.release(endpoint.netns)
-            log.note(f"preload: {exc}; starting a fresh interpreter")
+            log.note(f"preload: {exc}; the app runs in a fresh interpreter")
             return None
         log.note(f"preload: forked from preloader pid {preloader.pid}; the app is pid {app.pid}")
 

@@ -101,7 +101,7 @@ class Preloaders:
         self._warm(key, env, replacing=current)
         if current is not None:
             return None, "its preloader is being remade to take this Space's uid"
-        return None, "its preloader is starting (this start is fresh; the next is preloaded)"
+        return None, "its preloader is being made (this start is fresh; the next is preloaded)"
 
     def _warm(self, key: Key, env: dict[str, str], *, replacing: Preloader | None) -> None:
         if key in self._warming:

@@ -202,7 +202,7 @@ def test_an_app_that_fails_only_when_forked_starts_again_fresh(tmp_path: Path) -
             assert seen["preloaded"] is False
             log = instance.log.path.read_text()
             assert "a library that cannot be used after fork (simulated)" in log
-            assert "before it served; starting again with a fresh interpreter" in log
+            assert "before it served; the app runs again in a fresh interpreter" in log
             await instance.stop()
             again = await start(backend, plan)
             assert again.preloaded is None  # from now on it starts fresh, and says why
