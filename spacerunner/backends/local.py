@@ -392,7 +392,7 @@ class LocalBackend(Backend):
         if why is None:
             preloader, why = self.preloaders.get(
                 plan.name, plan.sdk, plan.command[0], self._sandbox_env(plan),
-                self.uids.uid(plan.name),
+                self.uids.uid(plan.name), plan.secret_names,
             )  # fmt: skip
             if preloader is not None:
                 return preloader

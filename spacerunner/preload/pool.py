@@ -16,7 +16,7 @@ from pathlib import Path
 
 from spacerunner.config.model import Sdk
 from spacerunner.envs.spec import SDK_MODULES
-from spacerunner.preload.preloader import MAX_UIDS, Preloader, PreloadError
+from spacerunner.preload.preloader import MAX_UIDS, Preloader, PreloadError, shared_environment
 
 IDLE = 3600.0
 """Seconds a preloader is kept after its last start (Spaces that used it may wake again)."""
@@ -71,10 +71,17 @@ class Preloaders:
             self._uids.setdefault(Key(python, sdk), set()).add(uid)
 
     def get(
-        self, name: str, sdk: Sdk, python: str, env: dict[str, str], uid: int
+        self,
+        name: str,
+        sdk: Sdk,
+        python: str,
+        env: dict[str, str],
+        uid: int,
+        own: frozenset[str] = frozenset(),
     ) -> tuple[Preloader | None, str]:
-        """The ready preloader for an app of Space ``name``, or ``None`` and why not (one is
-        then made in the background, for the next start)."""
+        """The ready preloader for an app of Space ``name`` with environment ``env`` (of which
+        ``own`` are the Space's own variables and secrets), or ``None`` and why not (one is
+        then made in the background, for the next start, without anything of the Space's)."""
         if not self.enabled:
             return None, "preloading is off (--no-preload)"
         if sdk not in SDK_MODULES:
@@ -98,7 +105,7 @@ class Preloaders:
             if reason is None:
                 return current, "preloaded"
             return None, reason
-        self._warm(key, env, replacing=current)
+        self._warm(key, shared_environment(env, own), replacing=current)
         if current is not None:
             return None, "its preloader is being remade to take this Space's uid"
         return None, "its preloader is being made (this start is fresh; the next is preloaded)"

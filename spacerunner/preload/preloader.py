@@ -236,24 +236,29 @@ class Preloader:
         self, request: dict[str, object], ns: list[tuple[str, int]], out: int
     ) -> tuple[socket.socket, int]:
         """Fork an app: join the namespaces ``ns`` (name, fd), its output to ``out``. Returns
-        the start's channel and the app's host pid (not yet running: it waits for ``go``)."""
+        the start's channel and the app's host pid (not yet running: it waits for ``go``).
+
+        The preloader only forks; what the app is (``request``: its command, variables and
+        secrets) goes to the fork alone, on the start's own channel, so nothing of one Space
+        stays in the preloader's memory for the next fork to inherit."""
         sock = self._sock
         if sock is None or self.ready is None:
             raise PreloadError("the preloader is not ready")
         mine, child = socket.socketpair()
         fds = [fd for _, fd in ns] + [out, child.fileno()]
-        message = {**request, "op": "start", "ns": [name for name, _ in ns]}
+        message = {"op": "start", "ns": [name for name, _ in ns]}
         self.last_used = time.monotonic()
+        loop = asyncio.get_running_loop()
         try:
             async with self._lock:
                 await asyncio.to_thread(socket.send_fds, sock, [json.dumps(message).encode()], fds)
+            mine.setblocking(False)
+            await loop.sock_sendall(mine, json.dumps(request).encode() + b"\n")
         except OSError as exc:
             mine.close()
             raise PreloadError(f"cannot reach the preloader: {exc}") from exc
         finally:
             child.close()
-        mine.setblocking(False)
-        loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(10):
                 line = await readline(loop, mine)

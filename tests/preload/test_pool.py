@@ -88,10 +88,12 @@ def test_the_first_start_warms_one_and_the_next_is_forked(
     async def scenario() -> None:
         p = preloaders(tmp_path)
         p.expect(Sdk.GRADIO, "/env/bin/python", 200_001)
-        found, why = p.get("a", Sdk.GRADIO, "/env/bin/python", ENV, 200_000)
+        own = {**ENV, "SPACE_ID": "me/a", "TOKEN": "secret"}
+        found, why = p.get("a", Sdk.GRADIO, "/env/bin/python", own, 200_000, frozenset({"TOKEN"}))
         assert found is None and "being made" in why
         await settle(p)
         assert len(made) == 1
+        assert made[0].env == ENV  # made without anything of the Space's own
         assert made[0].space_uids == {200_000, 200_001}  # registered Spaces mapped at once
         assert made[0].modules == ("gradio",)
         assert p.get("a", Sdk.GRADIO, "/env/bin/python", ENV, 200_000)[0] is made[0]

@@ -210,3 +210,52 @@ def test_an_app_that_fails_only_when_forked_starts_again_fresh(tmp_path: Path) -
             assert "its preloaded start failed before it served" in again.log.path.read_text()
 
     asyncio.run(scenario())
+
+
+def memory_holds(pid: int, needle: bytes) -> bool:
+    """Whether any readable memory of process ``pid`` holds ``needle`` (read as root)."""
+    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
+        for line in maps:
+            span, perms = line.split()[:2]
+            if not perms.startswith("r") or line.rstrip().endswith("[vvar]"):
+                continue
+            start, end = (int(x, 16) for x in span.split("-"))
+            try:
+                mem.seek(start)
+                if needle in mem.read(end - start):
+                    return True
+            except OSError:
+                continue
+    return False
+
+
+def environ_holds(pid: int, needle: bytes) -> bool:
+    with open(f"/proc/{pid}/environ", "rb") as handle:
+        return needle in handle.read()
+
+
+def test_nothing_of_a_space_reaches_the_preloader(tmp_path: Path) -> None:
+    secret = f"s3cret-{os.getpid()}-{id(tmp_path)}"
+
+    async def scenario() -> None:
+        async with backend_for(tmp_path) as backend:
+            secretive = probe_plan(tmp_path, "secretive", SECRET_TOKEN=secret)
+            other = probe_plan(tmp_path, "other")
+            await backend.prepare(other, lambda data: None)
+            await (await start(backend, secretive)).stop()  # its environment made the preloader
+            await preloader_ready(backend)
+            warm = await start(backend, secretive)  # forked, given its secret
+            assert warm.preloaded is not None
+            assert (await get(warm))["env"]["SECRET_TOKEN"] == secret  # type: ignore[index]
+            preloader = int(backend.helpers()[0]["pid"])  # type: ignore[call-overload]
+            neighbour = await start(backend, other)  # forked after it
+            assert neighbour.preloaded is not None
+            needle = secret.encode()
+            assert memory_holds(warm.preloaded.pid, needle)  # the search finds what is there
+            assert not memory_holds(preloader, needle)
+            assert not memory_holds(neighbour.preloaded.pid, needle)
+            assert not environ_holds(preloader, needle)
+            await warm.stop()
+            await neighbour.stop()
+
+    asyncio.run(scenario())

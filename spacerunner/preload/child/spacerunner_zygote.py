@@ -270,16 +270,29 @@ def _run_app(request: dict[str, Any], out: int, go: int, learn: int) -> None:
     exec(code, main.__dict__)
 
 
-def _start(request: dict[str, Any], fds: list[int], control: socket.socket) -> None:
+def _receive(channel: socket.socket) -> dict[str, Any]:
+    """The app's request: one JSON line on the start's channel (never through the
+    preloader, whose memory every later fork inherits)."""
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = channel.recv(65536)
+        if not chunk or len(data) > MAX_MESSAGE:
+            raise OSError("the start's request was cut short")
+        data += chunk
+    return json.loads(data)
+
+
+def _start(order: list[str], fds: list[int], control: socket.socket) -> None:
     """In the forked child: enter the sandbox, fork the app, report it, wait for it."""
-    count = len(request["ns"])
+    count = len(order)
     ns_fds, out, chan = fds[:count], fds[count], fds[count + 1]
     control.close()
     os.setsid()  # ending the preloader's group must not end its starts
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     channel = socket.socket(fileno=chan)
     try:
-        _enter(request["ns"], ns_fds, request["uid"], request["gid"])
+        request = _receive(channel)
+        _enter(order, ns_fds, request["uid"], request["gid"])
         go_r, go_w = os.pipe()
         learn_r, learn_w = os.pipe()
         app = os.fork()
@@ -392,7 +405,7 @@ def main() -> None:
             sys.stderr.flush()
             child = os.fork()
             if child == 0:
-                _start(request, fds, control)
+                _start(request["ns"], fds, control)
             for fd in fds:
                 os.close(fd)
 
