@@ -138,14 +138,12 @@ class Preloader:
             "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
             "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/sbin", "/sbin",
             "--ro-bind", "/etc", "/etc", "--dev", "/dev",
+            # its own empty HOME and /tmp first: what it runs (a venv under /tmp) goes on top
+            "--tmpfs", sandbox.APP_HOME, "--tmpfs", "/tmp",
         ]  # fmt: skip
         for index, bind in enumerate(mounts):
             command += ["--ro-bind", str(sandbox.STAGE / str(index)), bind.dest]
-        command += [
-            "--dir", sandbox.APP_HOME, "--dir", "/tmp", "--remount-ro", "/",
-            "--tmpfs", sandbox.APP_HOME, "--tmpfs", "/tmp", "--chdir", sandbox.APP_HOME,
-            "--", *argv,
-        ]  # fmt: skip
+        command += ["--remount-ro", "/", "--chdir", sandbox.APP_HOME, "--", *argv]
 
         def preexec() -> None:  # pragma: no cover - runs in the child
             sandbox.stage(mounts)
