@@ -85,7 +85,10 @@ def test_static_by_path_and_by_host(site: Site) -> None:
 
 
 def test_gradio_by_path_and_by_host(site: Site) -> None:
-    client = Client(site.base + "/spaces/gradio-demo/", verbose=False)
+    # the client's first request wakes the Space: a cold start can pass its 5 s default
+    client = Client(
+        site.base + "/spaces/gradio-demo/", verbose=False, httpx_kwargs={"timeout": 120}
+    )
     assert client.predict("Ada", api_name="/greet") == "Hello, Ada! (from local/gradio-demo)"
     page = httpx.get(site.base + "/", headers=site.host("gradio-demo"), timeout=60)
     assert page.status_code == 200
