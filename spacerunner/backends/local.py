@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
 import shlex
 import signal
@@ -39,16 +38,10 @@ from spacerunner.limits.model import LimitsMode
 from spacerunner.limits.sandbox import Isolation
 from spacerunner.preload.pool import Preloaders
 from spacerunner.preload.preloader import Preloader, PreloadError
-from spacerunner.preload.seated import PreloadedApp
+from spacerunner.preload.seated import SEAT, PreloadedApp, fork_into
 
 Started = tuple[asyncio.subprocess.Process, Confinement, Upstream | None]
 Fallback = Callable[[], Awaitable[Started]]
-
-SEAT = ("/bin/sh", "-c", 'trap "" TERM INT HUP; read code; exit "${code:-1}"', "spacerunner-seat")
-"""What a preloaded app's sandbox runs: it holds the namespaces the app is forked into, and
-ends with the app's exit code, written to it by spacerunner (so the sandbox ends as usual)."""
-NAMESPACES = ("ipc", "uts", "net", "pid", "cgroup", "mnt", "user")
-"""The namespaces a preloaded app joins, in order (the user namespace last)."""
 
 
 def _in_other_netns(pid: int, ours: str) -> int | None:
@@ -429,17 +422,8 @@ class LocalBackend(Backend):
     async def _fork(
         self, plan: ProcessPlan, pid: int, confinement: Confinement, preloader: Preloader
     ) -> PreloadedApp:
-        """Fork the app from ``preloader`` into the sandbox of the chain ``pid``, put it in
-        its cgroup, and let it run."""
-        seat = await _find(pid, list(SEAT))
-        flags = os.O_RDONLY | os.O_CLOEXEC
-        fds = [(name, os.open(f"/proc/{seat}/ns/{name}", flags)) for name in NAMESPACES]
-        try:
-            out = _take_fd(seat, 1)  # its output: a socket, which /proc cannot reopen
-        except OSError:
-            for _, fd in fds:
-                os.close(fd)
-            raise
+        """Fork the app from ``preloader`` into the sandbox of the chain ``pid``, in its
+        cgroup, with what a fresh start of it would have."""
         limits = plan.limits
         request = {
             "argv": list(plan.command[1:]),
@@ -450,24 +434,9 @@ class LocalBackend(Backend):
             "nofile": limits.nofile if limits is not None else None,
             "affinity": sorted(confinement.affinity) if confinement.affinity else None,
         }
-        try:
-            channel, app = await preloader.launch(request, fds, out)
-        finally:
-            for _, fd in fds:
-                os.close(fd)
-            os.close(out)
-        try:
-            procs = confinement.cgroup.procs_files if confinement.cgroup is not None else []
-            for path in procs:  # failing here fails the start: never unlimited
-                await asyncio.to_thread(Path(path).write_text, str(app))
-            await asyncio.get_running_loop().sock_sendall(channel, b"go\n")
-        except OSError:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(app, signal.SIGKILL)
-            channel.close()
-            raise
-        return PreloadedApp(
-            app, channel, preloader, lambda name: self.preloaders.learn(preloader, name)
+        procs = confinement.cgroup.procs_files if confinement.cgroup is not None else []
+        return await fork_into(
+            pid, preloader, request, procs, lambda name: self.preloaders.learn(preloader, name)
         )
 
     async def _exec(
@@ -689,35 +658,3 @@ class LocalBackend(Backend):
         name = f"space-{plan.name}-{pid}"
         await asyncio.to_thread(netns.register, name, inner)
         return Upstream("127.0.0.1", plan.port, netns=name)
-
-
-_PIDFD_GETFD = 438
-"""The system call's number (one table for every architecture since Linux 5.6)."""
-
-
-def _take_fd(pid: int, fd: int) -> int:
-    """A copy of process ``pid``'s descriptor ``fd`` (pidfd_getfd(2); close-on-exec)."""
-    pidfd = os.pidfd_open(pid)
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        copy = int(libc.syscall(_PIDFD_GETFD, pidfd, fd, 0))
-        if copy < 0:
-            error = ctypes.get_errno()
-            raise OSError(error, f"pidfd_getfd: {os.strerror(error)}")
-        return copy
-    finally:
-        os.close(pidfd)
-
-
-async def _find(pid: int, cmdline: list[str], timeout: float = 10.0) -> int:
-    """The process of ``pid``'s tree whose command line is ``cmdline`` (once it is there)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        with contextlib.suppress(psutil.Error):
-            for proc in psutil.Process(pid).children(recursive=True):
-                with contextlib.suppress(psutil.Error):
-                    if proc.cmdline() == cmdline:
-                        return proc.pid
-        await asyncio.sleep(0.005)
-    raise OSError(f"the sandbox's seat did not start in {timeout:g} s")
