@@ -95,12 +95,13 @@ class LocalProcess(Instance):
     ) -> None:
         """Follow ``proc`` (and the preloaded app it seats): its output, its end, its limits."""
         self._proc = proc
-        self._app_pid: int | None = preloaded.pid if preloaded is not None else None
+        self._app_pid: int | None = None
+        """The fresh app inside its sandbox, once found (see :meth:`_pid`)."""
         self.preloaded = preloaded
         if endpoint is not None:
             self.endpoint = endpoint
         self.confinement = confinement
-        self._watchdog = self.confinement.watchdog(self._app_pid or proc.pid, self._breach)
+        self._watchdog = self.confinement.watchdog(self._root_pid, self._breach)
         self._watchdog_task = (
             asyncio.create_task(self._watchdog.run()) if self._watchdog is not None else None
         )
@@ -117,7 +118,9 @@ class LocalProcess(Instance):
         that runs the plan's command (found once; the sandbox's own until it is there)."""
         if self.plan.isolation is Isolation.NONE:
             return self._proc.pid
-        if self._app_pid is None and self.preloaded is None:
+        if self.preloaded is not None:
+            return self.preloaded.pid
+        if self._app_pid is None:
             with contextlib.suppress(psutil.Error):
                 for proc in psutil.Process(self._proc.pid).children(recursive=True):
                     with contextlib.suppress(psutil.Error):
@@ -131,7 +134,7 @@ class LocalProcess(Instance):
             return None
         peak = self._watchdog.peak_rss if self._watchdog is not None else 0
         try:
-            return self.confinement.usage(self._app_pid or self._proc.pid, peak)
+            return self.confinement.usage(self._root_pid, peak)
         except OSError:  # the app is ending and its cgroup or disk is being removed
             return None
 
@@ -199,19 +202,26 @@ class LocalProcess(Instance):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._proc.pid, sig)
 
+    @property
+    def _root_pid(self) -> int:
+        """Where the app's process tree starts: the child, or a preloaded app itself (the
+        preloader's, not the child's)."""
+        return self.preloaded.pid if self.preloaded is not None else self._proc.pid
+
     def _signal_app(self, sig: signal.Signals) -> None:
         """A preloaded app is in a session of its own, not in its seat's group."""
-        if self._app_pid is not None:
+        if self.preloaded is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self._app_pid, sig)
+                os.killpg(self.preloaded.pid, sig)
 
     def _descendants(self) -> list[psutil.Process]:
         found = []
-        for pid in filter(None, (self._proc.pid, self._app_pid)):
+        with contextlib.suppress(psutil.Error):
+            found += psutil.Process(self._proc.pid).children(recursive=True)
+        if self.preloaded is not None:
             with contextlib.suppress(psutil.Error):
-                root = psutil.Process(pid)
-                found += [root] if pid == self._app_pid else []
-                found += root.children(recursive=True)
+                app = psutil.Process(self.preloaded.pid)
+                found += [app, *app.children(recursive=True)]
         return found
 
     async def wait_ready(self, timeout: float | None = None) -> None:
@@ -295,11 +305,11 @@ class LocalBackend(Backend):
     ) -> None:
         super().__init__(log_dir)
         self.uids = sandbox.UidMap((state_dir or log_dir.parent) / "uids.json")
+        """The host uid of each Space's isolated apps (kept across runs)."""
         self.preloaders = Preloaders(
             state_dir or log_dir.parent, log_dir, self.uids.uid, enabled=preload
         )
         """Interpreters that have imported an environment's SDK, apps are forked from."""
-        """The host uid of each Space's isolated apps (kept across runs)."""
         layers = sandbox.host_layers()
         if layers.root and layers.bwrap is not None:
             sandbox.prepare_stage()
@@ -377,15 +387,18 @@ class LocalBackend(Backend):
             return "the command is not an interpreter's"
         return None
 
-    def _preloader(self, plan: ProcessPlan, note: Callable[[str], None]) -> Preloader | None:
-        """The preloader ``plan``'s app can be forked from, or ``None`` (said in the log)."""
+    def _preloader(
+        self, plan: ProcessPlan, env: dict[str, str], note: Callable[[str], None]
+    ) -> Preloader | None:
+        """The preloader ``plan``'s app (with ``env``) can be forked from, or ``None`` (said
+        in the log)."""
         if not self.preloaders.enabled:
             return None
         why = self._preloadable(plan)
         if why is None:
             preloader, why = self.preloaders.get(
-                plan.name, plan.sdk, plan.command[0], self._sandbox_env(plan),
-                self.uids.uid(plan.name), plan.secret_names,
+                plan.name, plan.sdk, plan.command[0], env, self.uids.uid(plan.name),
+                plan.secret_names,
             )  # fmt: skip
             if preloader is not None:
                 return preloader
@@ -395,14 +408,15 @@ class LocalBackend(Backend):
     async def _start_preloaded(self, plan: ProcessPlan, log: AppLog) -> LocalProcess | None:
         """Start ``plan``'s sandbox around a seat and fork its app there from a preloader;
         ``None`` when there is none to fork from or the fork fails (said in the log)."""
-        preloader = self._preloader(plan, log.note)
+        env = {**self._sandbox_env(plan), "PWD": sandbox.APP_DIR}  # PWD: as bubblewrap sets
+        preloader = self._preloader(plan, env, log.note)
         if preloader is None:
             return None
         proc, confinement, _ = await self._exec(plan, log.note, preloader=preloader)
         endpoint: Upstream | None = None
         try:
             endpoint = await self._enter(plan, proc.pid)
-            app = await self._fork(plan, proc.pid, confinement, preloader)
+            app = await self._fork(plan, env, proc.pid, confinement, preloader)
         except (OSError, PreloadError) as exc:
             await self._abandon(proc, confinement)
             if endpoint is not None and endpoint.netns is not None:
@@ -420,14 +434,19 @@ class LocalBackend(Backend):
         )
 
     async def _fork(
-        self, plan: ProcessPlan, pid: int, confinement: Confinement, preloader: Preloader
+        self,
+        plan: ProcessPlan,
+        env: dict[str, str],
+        pid: int,
+        confinement: Confinement,
+        preloader: Preloader,
     ) -> PreloadedApp:
         """Fork the app from ``preloader`` into the sandbox of the chain ``pid``, in its
-        cgroup, with what a fresh start of it would have."""
+        cgroup, with what a fresh start of it would have (``env``)."""
         limits = plan.limits
         request = {
             "argv": list(plan.command[1:]),
-            "env": {**self._sandbox_env(plan), "PWD": sandbox.APP_DIR},  # as bubblewrap sets
+            "env": env,
             "cwd": sandbox.APP_DIR,
             "uid": sandbox.SPACE_UID,
             "gid": sandbox.SPACE_UID,

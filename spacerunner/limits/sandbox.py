@@ -184,11 +184,35 @@ def binds(*, app: Path, home: Path, tmp: Path, data: Path | None, tools: list[Pa
     found = [Bind(home, APP_HOME, True), Bind(app, APP_DIR, True), Bind(tmp, "/tmp", True)]
     if data is not None:
         found.append(Bind(data, APP_DATA, True))
-    seen: list[Path] = []
+    return found + tool_binds(tools)
+
+
+def tool_binds(tools: list[Path]) -> list[Bind]:
+    """``tools`` (folders a sandbox runs with) read-only at their own paths: those that exist,
+    each only once (not inside another)."""
+    found: list[Bind] = []
     for path in tools:
-        if path.exists() and not any(path.is_relative_to(s) for s in seen):
-            seen.append(path)
+        if path.exists() and not any(path.is_relative_to(b.source) for b in found):
             found.append(Bind(path, str(path)))
+    return found
+
+
+SYSTEM = (
+    "--tmpfs", "/",
+    "--ro-bind", "/usr", "/usr",
+    "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
+    "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/sbin", "/sbin",
+    "--ro-bind", "/etc", "/etc", "--dev", "/dev",
+)  # fmt: skip
+"""What every sandbox (a Space's, a preloader's) sees of the system, for bubblewrap: an empty
+root with the system read-only."""
+
+
+def staged(mounts: list[Bind]) -> list[str]:
+    """bubblewrap's arguments for ``mounts``, staged by :func:`stage` in the child."""
+    found: list[str] = []
+    for index, bind in enumerate(mounts):
+        found += ["--bind" if bind.writable else "--ro-bind", str(STAGE / str(index)), bind.dest]
     return found
 
 
@@ -223,17 +247,11 @@ def command(
         "--unshare-user", "--uid", str(SPACE_UID), "--gid", str(SPACE_UID),
         "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
         "--hostname", "spaces",
-        "--tmpfs", "/",
-        "--ro-bind", "/usr", "/usr",
-        "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
-        "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/sbin", "/sbin",
-        "--ro-bind", "/etc", "/etc",
-        "--proc", "/proc", "--dev", "/dev",
+        *SYSTEM, "--proc", "/proc",
     ]  # fmt: skip
     if isolation is Isolation.OFFLINE:
         inner.append("--unshare-net")
-    for index, bind in enumerate(mounts):
-        inner += ["--bind" if bind.writable else "--ro-bind", str(STAGE / str(index)), bind.dest]
+    inner += staged(mounts)
     inner += ["--remount-ro", "/", "--chdir", APP_DIR, "--", *argv]
     return outer + inner
 

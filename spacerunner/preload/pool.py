@@ -62,6 +62,7 @@ class Preloaders:
         self._refused: dict[Key, set[str]] = {}
         """Modules whose import made a preloader unsafe to fork from (never preloaded)."""
         self._reaper: asyncio.Task[None] | None = None
+        self._importing: set[asyncio.Task[None]] = set()
 
     def expect(self, sdk: Sdk, python: str, uid: int) -> None:
         """A Space of uid ``uid`` will start apps of this interpreter and SDK (it was
@@ -127,19 +128,19 @@ class Preloaders:
                 env=env,
                 uid=uid,
                 space_uids=frozenset(self._uids.get(key, set())),
-                log_path=self.log_dir / f"preload-{self._digest(key)}.log",
+                log_path=self._log_path(key),
             )
             preloader.learned.update(learned)
             try:
                 await preloader.start()
             except PreloadError as exc:
-                _note(self.log_dir, key, f"preloader failed: {exc}")
+                self._note(key, f"preloader failed: {exc}")
                 return
             self._live[key] = preloader
             ready = preloader.ready
             assert ready is not None
-            _note(
-                self.log_dir, key,
+            self._note(
+                key,
                 f"preloader pid {preloader.pid} ready in {ready.seconds:.2f}s "
                 f"({ready.modules} modules; could not import: {sorted(ready.failed) or 'none'})",
             )  # fmt: skip
@@ -167,11 +168,12 @@ class Preloaders:
         first = not pending
         pending.add(name)
         if first:
-            asyncio.get_running_loop().call_later(
-                self.learn_delay, lambda: asyncio.ensure_future(self._import_pending(key))
-            )
+            task = asyncio.create_task(self._import_pending(key))
+            self._importing.add(task)
+            task.add_done_callback(self._importing.discard)
 
     async def _import_pending(self, key: Key) -> None:
+        await asyncio.sleep(self.learn_delay)
         names = sorted(self._learned_pending.pop(key, set()))
         preloader = self._live.get(key)
         if preloader is None or not names:
@@ -183,8 +185,8 @@ class Preloaders:
             preloader.learned.difference_update(names)
             self._refused.setdefault(key, set()).update(names)
             self._save_learned(key, preloader.learned)
-            _note(
-                self.log_dir, key,
+            self._note(
+                key,
                 f"preloader dropped after importing {len(names)} modules its apps import, "
                 f"which are not preloaded again: {exc}",
             )  # fmt: skip
@@ -205,13 +207,14 @@ class Preloaders:
             await asyncio.sleep(min(60.0, self.idle / 4))
             now = time.monotonic()
             for key, preloader in list(self._live.items()):
-                if now - preloader.last_used > self.idle or not preloader.alive:
+                ended = not preloader.alive
+                if ended or now - preloader.last_used > self.idle:
                     self._live.pop(key, None)
                     await preloader.stop()
-                    _note(self.log_dir, key, "preloader stopped (idle)")
+                    self._note(key, "preloader ended" if ended else "preloader stopped (idle)")
 
     async def close(self) -> None:
-        for task in [*self._warming.values(), *filter(None, [self._reaper])]:
+        for task in [*self._warming.values(), *self._importing, *filter(None, [self._reaper])]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
@@ -223,6 +226,17 @@ class Preloaders:
     def _digest(key: Key) -> str:
         text = f"{key.python}\0{key.sdk.value}"
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def _log_path(self, key: Key) -> Path:
+        return self.log_dir / f"preload-{self._digest(key)}.log"
+
+    def _note(self, key: Key, message: str) -> None:
+        """A line in the preloader's log (next to the apps' logs)."""
+        path = self._log_path(key)
+        with contextlib.suppress(OSError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "a") as handle:
+                handle.write(f"[spacerunner] {time.strftime('%H:%M:%S')} {message}\n")
 
     def _learned_path(self, key: Key) -> Path:
         return self.state_dir / "preload" / f"{self._digest(key)}.json"
@@ -258,12 +272,3 @@ class Preloaders:
             tmp = path.with_suffix(".tmp")
             tmp.write_text(json.dumps(facts, indent=0))
             tmp.replace(path)
-
-
-def _note(log_dir: Path, key: Key, message: str) -> None:
-    """A line in the preloader's log (next to the apps' logs)."""
-    path = log_dir / f"preload-{Preloaders._digest(key)}.log"
-    with contextlib.suppress(OSError):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a") as handle:
-            handle.write(f"[spacerunner] {time.strftime('%H:%M:%S')} {message}\n")

@@ -62,6 +62,25 @@ class PreloadError(BackendError):
 
 
 @dataclass(frozen=True)
+class Channel:
+    """A start's own line to the preloader's child that forked its app: lines both ways."""
+
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+
+    async def line(self) -> str:
+        """The next line ('' once the child is gone)."""
+        return (await self.reader.readline()).decode(errors="replace").strip()
+
+    async def send(self, text: str) -> None:
+        self.writer.write(text.encode() + b"\n")
+        await self.writer.drain()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+@dataclass(frozen=True)
 class Ready:
     """What the preloader reported after importing."""
 
@@ -105,62 +124,49 @@ class Preloader:
         return await self._ask({"op": "preload", "env": self.env, "modules": self.modules})
 
     def _spawn(self) -> None:
+        layers = sandbox.host_layers()
+        assert layers.bwrap is not None and layers.setpriv is not None
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._sock = ours
         fd = theirs.fileno()
-        argv = [self.python, f"{CHILD_IN_SANDBOX}/{PROGRAM}", str(fd)]
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
-        try:
-            self._spawn_isolated(argv, fd, log)
-        finally:
-            log.close()
-            theirs.close()
-
-    def _spawn_isolated(self, argv: list[str], fd: int, log: object) -> None:
-        layers = sandbox.host_layers()
-        assert layers.bwrap is not None and layers.setpriv is not None
         info_r, info_w = os.pipe()
         block_r, block_w = os.pipe()
         mounts = [
-            sandbox.Bind(path, str(path))
-            for path in _outermost(sandbox.python_roots(self.python))
-            if path.exists()
-        ] + [sandbox.Bind(CHILD, CHILD_IN_SANDBOX)]
+            *sandbox.tool_binds(sandbox.python_roots(self.python)),
+            sandbox.Bind(CHILD, CHILD_IN_SANDBOX),
+        ]
         command = [
             layers.setpriv, "--reuid", str(self.uid), "--regid", str(self.uid), "--clear-groups",
             layers.bwrap, "--die-with-parent",
             "--unshare-user", "--userns-block-fd", str(block_r), "--info-fd", str(info_w),
             "--uid", "0", "--gid", "0", "--cap-add", "ALL",
             "--unshare-net", "--unshare-ipc", "--unshare-uts", "--hostname", "spaces",
-            "--tmpfs", "/",
-            "--ro-bind", "/usr", "/usr",
-            "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
-            "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/sbin", "/sbin",
-            "--ro-bind", "/etc", "/etc", "--dev", "/dev",
+            *sandbox.SYSTEM,
             # its own empty HOME and /tmp first: what it runs (a venv under /tmp) goes on top
             "--tmpfs", sandbox.APP_HOME, "--tmpfs", "/tmp",
+            *sandbox.staged(mounts),
+            "--remount-ro", "/", "--chdir", sandbox.APP_HOME,
+            "--", self.python, f"{CHILD_IN_SANDBOX}/{PROGRAM}", str(fd),
         ]  # fmt: skip
-        for index, bind in enumerate(mounts):
-            command += ["--ro-bind", str(sandbox.STAGE / str(index)), bind.dest]
-        command += ["--remount-ro", "/", "--chdir", sandbox.APP_HOME, "--", *argv]
 
         def preexec() -> None:  # pragma: no cover - runs in the child
             sandbox.stage(mounts)
 
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._proc = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,  # type: ignore[arg-type]
-                pass_fds=(fd, info_w, block_r), start_new_session=True, env=self.env,
-                preexec_fn=preexec,
-            )  # fmt: skip
-        finally:
+            with open(self.log_path, "ab") as log:
+                self._proc = subprocess.Popen(
+                    command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    pass_fds=(fd, info_w, block_r), start_new_session=True, env=self.env,
+                    preexec_fn=preexec,
+                )  # fmt: skip
+        finally:  # the child's ends
             os.close(info_w)
             os.close(block_r)
+            theirs.close()
         try:
             with os.fdopen(info_r, "rb") as info:
-                raw = info.read()
-            child = int(json.loads(raw)["child-pid"])
+                child = int(json.loads(info.read())["child-pid"])
             lines = [f"0 {self.uid} 1"] + [f"{u} {u} 1" for u in sorted(self.space_uids)]
             for name in ("uid_map", "gid_map"):
                 Path(f"/proc/{child}/{name}").write_text("\n".join(lines) + "\n")
@@ -218,21 +224,13 @@ class Preloader:
             )
         return None
 
-    def threads(self) -> int | None:
-        if self.pid is None:
-            return None
-        try:
-            return psutil.Process(self.pid).num_threads()
-        except psutil.Error:
-            return None
-
     async def import_more(self, names: list[str]) -> Ready:
-        """Import what the apps were seen importing (their heavy top-level modules)."""
+        """Import what the apps were seen importing (see :meth:`Preloaders.learn`)."""
         return await self._ask({"op": "import", "modules": names})
 
     async def launch(
         self, request: dict[str, object], ns: list[tuple[str, int]], out: int
-    ) -> tuple[socket.socket, int]:
+    ) -> tuple[Channel, int]:
         """Fork an app: join the namespaces ``ns`` (name, fd), its output to ``out``. Returns
         the start's channel and the app's host pid (not yet running: it waits for ``go``).
 
@@ -246,27 +244,26 @@ class Preloader:
         fds = [fd for _, fd in ns] + [out, child.fileno()]
         message = {"op": "start", "ns": [name for name, _ in ns]}
         self.last_used = time.monotonic()
-        loop = asyncio.get_running_loop()
         try:
             async with self._lock:
                 await asyncio.to_thread(socket.send_fds, sock, [json.dumps(message).encode()], fds)
-            mine.setblocking(False)
-            await loop.sock_sendall(mine, json.dumps(request).encode() + b"\n")
         except OSError as exc:
             mine.close()
             raise PreloadError(f"cannot reach the preloader: {exc}") from exc
         finally:
             child.close()
+        channel = Channel(*await asyncio.open_unix_connection(sock=mine))
         try:
+            await channel.send(json.dumps(request))
             async with asyncio.timeout(10):
-                line = await readline(loop, mine)
-        except TimeoutError as exc:
-            mine.close()
-            raise PreloadError("the preloader's child did not report the app") from exc
+                line = await channel.line()
+        except (OSError, TimeoutError) as exc:
+            channel.close()
+            raise PreloadError(f"the preloader's child did not report the app: {exc!r}") from exc
         if not line.startswith("pid "):
-            mine.close()
+            channel.close()
             raise PreloadError(f"the preloader could not enter the sandbox: {line or 'no answer'}")
-        return mine, int(line.split()[1])
+        return channel, int(line.split()[1])
 
     def memory(self) -> dict[str, int] | None:
         """Resident and proportional memory of the preloader process."""
@@ -318,21 +315,3 @@ class Preloader:
     async def stop(self) -> None:
         """End the preloader; apps it started run on (they are not its to end)."""
         await asyncio.to_thread(self._kill)
-
-
-async def readline(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> str:
-    data = b""
-    while not data.endswith(b"\n") and len(data) < 4096:
-        chunk = await loop.sock_recv(sock, 1)
-        if not chunk:
-            break
-        data += chunk
-    return data.decode(errors="replace").strip()
-
-
-def _outermost(paths: list[Path]) -> list[Path]:
-    kept: list[Path] = []
-    for path in paths:
-        if not any(path.is_relative_to(k) for k in kept):
-            kept.append(path)
-    return kept

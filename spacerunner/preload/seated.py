@@ -10,14 +10,13 @@ import contextlib
 import ctypes
 import os
 import signal
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
-from spacerunner.preload.preloader import Preloader, readline
+from spacerunner.preload.preloader import Channel, Preloader
 
 SEAT = ("/bin/sh", "-c", 'trap "" TERM INT HUP; read code; exit "${code:-1}"', "spacerunner-seat")
 """What a preloaded app's sandbox runs: it holds the namespaces the app is forked into, and
@@ -33,18 +32,17 @@ LOST = 1
 class PreloadedApp:
     pid: int
     """The app's process on this machine (in a session of its own)."""
-    channel: socket.socket
+    channel: Channel
     preloader: Preloader
     learn: Callable[[str], None]
 
     async def relay(self, seat: asyncio.subprocess.Process) -> None:
         """Until the app ends: pass on the modules it imports, then end its seat with its
         exit code (128 + N for signal N, as a shell reports it)."""
-        loop = asyncio.get_running_loop()
         code: int | None = None
         try:
             while code is None:
-                line = await readline(loop, self.channel)
+                line = await self.channel.line()
                 if not line:
                     break
                 kind, _, value = line.partition(" ")
@@ -101,7 +99,7 @@ async def fork_into(
     try:
         for path in cgroup_procs:  # failing here fails the start: never unlimited
             await asyncio.to_thread(Path(path).write_text, str(app))
-        await asyncio.get_running_loop().sock_sendall(channel, b"go\n")
+        await channel.send("go")
     except OSError:
         with contextlib.suppress(ProcessLookupError):
             os.kill(app, signal.SIGKILL)

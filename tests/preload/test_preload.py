@@ -113,6 +113,9 @@ def test_a_preloaded_app_sees_what_a_fresh_one_sees(tmp_path: Path) -> None:
             assert warm_pid == warm.preloaded.pid
             warm_host_uids = psutil.Process(warm_pid).uids()
             await warm.stop()
+            # what the app imported is learned, and imported by the preloader a batch later
+            learned = json.loads(next((tmp_path / "preload").glob("*.json")).read_text())
+            assert "poplib" in learned["learned"]
         assert (seen_fresh["preloaded"], seen_warm["preloaded"]) == (False, True)
         for key in ("name", "file", "main_spec", "argv", "orig_argv_tail", "path0", "cwd",
                     "ids", "env", "hostname", "httpx", "own_modules", "threads", "cap_eff",

@@ -45,7 +45,7 @@ _CAPABILITY_V3 = 0x20080522
 MAX_MESSAGE = 1 << 20
 NAME = re.compile(r"^(?=.{1,200}$)[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$", re.ASCII)
 LEARN_SECONDS = 60.0
-"""How long after its start an app's new top-level imports are reported (its import phase)."""
+"""How long after its start the modules an app imports are reported (its import phase)."""
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _STARTUP = frozenset(name.partition(".")[0] for name in sys.modules)

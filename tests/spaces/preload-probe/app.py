@@ -14,12 +14,14 @@ if os.environ.get("PROBE_FAIL_WHEN_PRELOADED") and PRELOADED:
     raise ImportError("a library that cannot be used after fork (simulated)")
 
 import email.mime.text  # noqa: E402 - after the snapshot on purpose
+import poplib  # noqa: E402 - imported by no SDK: what a preloader learns from this app
 
 import httpx  # noqa: E402 - the Space's own module (httpx.py beside this file)
 
 MIME = email.mime.text.MIMEText
+POP = poplib.POP3
 
-OWN_IMPORTS = ("email.mime.text", "httpx", "json", "socket", "threading")
+OWN_IMPORTS = ("email.mime.text", "httpx", "json", "poplib", "socket", "threading")
 HOLD: list[bytearray] = []
 
 
