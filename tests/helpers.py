@@ -14,17 +14,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
 import uvloop
 
 from spacerunner.backends.base import Instance
 from spacerunner.backends.local import LocalBackend
 from spacerunner.config import load_space
 from spacerunner.launch.sdks import LaunchOptions, build_plan
+from spacerunner.limits.sandbox import Isolation, host_layers
 from spacerunner.proxy import ProxyServer, Route, Router
 from spacerunner.runner import SpaceRun
 
 T = TypeVar("T")
 SPACES = Path(__file__).parent / "spaces"
+
+
+needs_full_isolation = pytest.mark.skipif(
+    host_layers().effective(Isolation.FULL) is not Isolation.FULL
+    and not os.environ.get("SPACERUNNER_REQUIRE_ISOLATION"),
+    reason="full isolation needs root, bubblewrap and pasta (apt-get install bubblewrap passt)",
+)
+"""For tests of isolated apps: skipped where this host cannot isolate, unless CI requires it."""
 
 
 class LoopThread:

@@ -12,7 +12,7 @@ from helpers import LoopThread, git, python_says, start_run
 
 from spacerunner.config import Sdk, load_space
 from spacerunner.envs import EnvBuilder, EnvMode, EnvSpec, spec_for
-from spacerunner.envs.dates import AsOf, committed_day, parse_day
+from spacerunner.envs.dates import FIRST_RESOLVED, AsOf, Resolutions, committed_day, parse_day
 from spacerunner.errors import EnvBuildError, SpacerunnerError
 from spacerunner.runner import SpaceRun
 
@@ -287,8 +287,6 @@ def test_an_sdk_versions_window_ends_the_day_before_the_next_final_release() -> 
 
 
 def test_a_lock_keeps_its_day_and_why(tmp_path: Path) -> None:
-    from spacerunner.envs.dates import FIRST_RESOLVED, Resolutions
-
     locks = Resolutions(tmp_path)
     window = AsOf(dt.date(2024, 4, 17), "the last day gradio 4.26.0 was its newest release")
     assert locks.recorded("k") is None
@@ -315,14 +313,9 @@ def test_the_window_asks_the_index_about_the_sdk_itself(monkeypatch: pytest.Monk
     assert asked == [("gradio", "4.26.0")]
 
 
-def test_concurrent_first_resolutions_of_one_space_use_the_same_moment(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Two starts of one undated Space at once (a visit and a rebuild) resolve as of the same
-    moment, so the key's lock has them build it once, however far apart they ask."""
-    from spacerunner.envs.dates import Resolutions
-
-    moments = iter(range(10))
+def tick_every_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each ask of the time is a second after the one before."""
+    seconds = iter(range(10))
     monkeypatch.setattr(
         Resolutions,
         "now",
@@ -330,10 +323,18 @@ def test_concurrent_first_resolutions_of_one_space_use_the_same_moment(
             lambda: AsOf(
                 dt.date(2026, 1, 1),
                 "x",
-                dt.datetime(2026, 1, 1, 0, 0, next(moments), tzinfo=dt.UTC),
+                dt.datetime(2026, 1, 1, 0, 0, next(seconds), tzinfo=dt.UTC),
             )
         ),
     )
+
+
+def test_concurrent_first_resolutions_of_one_space_use_the_same_moment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two starts of one undated Space at once (a visit and a rebuild) resolve as of the same
+    moment, so the key's lock has them build it once, however far apart they ask."""
+    tick_every_second(monkeypatch)
     builder = EnvBuilder(tmp_path / "cache")
     tried: list[str] = []
 
@@ -359,20 +360,7 @@ def test_two_builders_agree_on_when_inputs_were_first_tried(
 ) -> None:
     """As two servers on one cache would be: the second asks a second later, and still gets
     the first's moment, so both resolve (and build) the same environment."""
-    from spacerunner.envs.dates import Resolutions
-
-    seconds = iter(range(10))
-    monkeypatch.setattr(
-        Resolutions,
-        "now",
-        staticmethod(
-            lambda: AsOf(
-                dt.date(2026, 1, 1),
-                "x",
-                dt.datetime(2026, 1, 1, 0, 0, next(seconds), tzinfo=dt.UTC),
-            )
-        ),
-    )
+    tick_every_second(monkeypatch)
     first, second = Resolutions(tmp_path / "resolved"), Resolutions(tmp_path / "resolved")
     assert first.first("k").until == second.first("k").until
     assert first.first("other").until != first.first("k").until

@@ -75,6 +75,14 @@ def preloaders(tmp_path: Path, **kwargs: object) -> Preloaders:
     return Preloaders(tmp_path, tmp_path / "logs", lambda name: next(uids), **kwargs)  # type: ignore[arg-type]
 
 
+async def warmed(tmp_path: Path, **kwargs: object) -> Preloaders:
+    """Preloaders whose first start (of Space "a", uid 1) has made its preloader."""
+    p = preloaders(tmp_path, **kwargs)
+    p.get("a", Sdk.GRADIO, "py", ENV, 1)
+    await settle(p)
+    return p
+
+
 async def settle(p: Preloaders) -> None:
     for _ in range(50):
         if not p._warming:
@@ -141,9 +149,7 @@ def test_a_preloader_that_fails_to_come_up_is_said_in_its_log(
     monkeypatch.setattr(pool, "Preloader", lambda **kwargs: FakePreloader(**kwargs, fail=True))
 
     async def scenario() -> None:
-        p = preloaders(tmp_path)
-        p.get("a", Sdk.GRADIO, "py", ENV, 1)
-        await settle(p)
+        p = await warmed(tmp_path)
         assert p.get("a", Sdk.GRADIO, "py", ENV, 1)[0] is None
         await p.close()
 
@@ -156,9 +162,7 @@ def test_learned_modules_are_kept_and_a_batch_that_breaks_it_is_refused(
     tmp_path: Path, made: list[FakePreloader]
 ) -> None:
     async def scenario() -> None:
-        p = preloaders(tmp_path, learn_delay=0.0)
-        p.get("a", Sdk.GRADIO, "py", ENV, 1)
-        await settle(p)
+        p = await warmed(tmp_path, learn_delay=0.0)
         first = made[0]
         for name in ("uvicorn.config", "not a module!"):
             p.learn(first, name)  # type: ignore[arg-type]
@@ -170,9 +174,7 @@ def test_learned_modules_are_kept_and_a_batch_that_breaks_it_is_refused(
         facts = json.loads(p._learned_path(key).read_text())
         assert facts == {"learned": ["uvicorn.config"], "refused": ["threaded"]}
         # a server started later preloads what was learned, never what was refused
-        again = preloaders(tmp_path)
-        again.get("a", Sdk.GRADIO, "py", ENV, 1)
-        await settle(again)
+        again = await warmed(tmp_path)
         assert made[-1].modules == ("gradio", "uvicorn.config")
         await p.close()
         await again.close()
@@ -206,9 +208,7 @@ def test_a_preloader_nothing_started_from_for_a_while_is_stopped(
     tmp_path: Path, made: list[FakePreloader]
 ) -> None:
     async def scenario() -> None:
-        p = preloaders(tmp_path, idle=0.2)
-        p.get("a", Sdk.GRADIO, "py", ENV, 1)
-        await settle(p)
+        p = await warmed(tmp_path, idle=0.2)
         assert p.get("a", Sdk.GRADIO, "py", ENV, 1)[0] is made[0]
         await asyncio.sleep(0.5)
         assert made[0].stopped and p.memory() == []

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from helpers import SPACES
+from helpers import SPACES, needs_full_isolation
 
 from spacerunner.backends.base import State, Upstream
 from spacerunner.backends.local import LocalBackend, LocalProcess
@@ -24,17 +24,10 @@ from spacerunner.config import load_space
 from spacerunner.launch import LaunchOptions, build_plan
 from spacerunner.launch.plan import ProcessPlan
 from spacerunner.limits.model import Limits
-from spacerunner.limits.sandbox import Isolation, host_layers
+from spacerunner.limits.sandbox import Isolation
 from spacerunner.netns import connect
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        host_layers().effective(Isolation.FULL) is not Isolation.FULL
-        and not os.environ.get("SPACERUNNER_REQUIRE_ISOLATION"),
-        reason="preloading is for isolated apps: root, bubblewrap and pasta",
-    ),
-]
+pytestmark = [pytest.mark.slow, needs_full_isolation]  # preloading is for isolated apps
 
 LIMITS = Limits(memory=256 * 2**20, cpus=2, disk=None, pids=512, nofile=4096)
 SESSION_VARIES = {"SPACE_ID", "SPACE_REPO_NAME", "SPACE_TITLE"}

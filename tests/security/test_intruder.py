@@ -3,7 +3,6 @@ attack is refused; under --isolation none the same attacks succeed (so this test
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -13,13 +12,13 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-from helpers import SPACES, LoopThread
+from helpers import SPACES, LoopThread, needs_full_isolation
 
 from spacerunner.backends.base import Upstream
 from spacerunner.envs import EnvMode
 from spacerunner.launcher import SpaceSettings
 from spacerunner.limits import LimitSettings
-from spacerunner.limits.sandbox import Isolation, host_layers
+from spacerunner.limits.sandbox import Isolation
 from spacerunner.server.serve import Portfolio, ServeOptions
 from spacerunner.supervisor import Policy
 
@@ -113,11 +112,7 @@ def attack(
         victim.wait()
 
 
-@pytest.mark.skipif(
-    host_layers().effective(Isolation.FULL) is not Isolation.FULL
-    and not os.environ.get("SPACERUNNER_REQUIRE_ISOLATION"),
-    reason="full isolation needs root, bubblewrap and pasta (apt-get install bubblewrap passt)",
-)
+@needs_full_isolation
 def test_every_attack_is_refused_under_default_isolation(
     loop_thread: LoopThread, tmp_path: Path
 ) -> None:
@@ -128,11 +123,7 @@ def test_every_attack_is_refused_under_default_isolation(
     assert results["neighbour_still_up"] and results["victim_alive"]
 
 
-@pytest.mark.skipif(
-    host_layers().effective(Isolation.FULL) is not Isolation.FULL
-    and not os.environ.get("SPACERUNNER_REQUIRE_ISOLATION"),
-    reason="full isolation needs root, bubblewrap and pasta (apt-get install bubblewrap passt)",
-)
+@needs_full_isolation
 def test_every_attack_is_refused_when_both_are_forked_from_one_preloader(
     loop_thread: LoopThread, tmp_path: Path
 ) -> None:
