@@ -34,6 +34,8 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -166,12 +168,60 @@ def wake_url(at: int, name: str, path: str) -> float:
     return first_byte(f"http://127.0.0.1:{at}/spaces/{name}{path}")
 
 
-def settle_preloader(at: int, name: str, path: str) -> None:
-    """Wake twice with pauses: the first start warms the preloader, the next ones teach it
+def settle(wake: Callable[[], object]) -> None:
+    """Wake three times, 8 s apart: the first start makes the preloader, the next teach it
     what the app imports (it imports them a few seconds after)."""
     for _ in range(3):
-        wake_url(at, name, path)
+        wake()
         time.sleep(8)
+
+
+@dataclass(frozen=True)
+class Server:
+    port: int
+    pid: int
+
+
+@contextlib.contextmanager
+def serving(
+    tmp: Path, dirs: list[Path], variants: dict[str, tuple[str, ...]]
+) -> Iterator[dict[str, Server]]:
+    """One server of ``dirs`` per variant (its extra arguments); yields them by variant and
+    stops them all at the end."""
+    procs: list[subprocess.Popen[bytes]] = []
+    servers: dict[str, Server] = {}
+    try:
+        for name, extra in variants.items():
+            port = free_port()
+            state = tmp / f"state-{dirs[0].name}-{name.replace(' ', '-')}"
+            procs.append(start_server(dirs, port, state, *extra))
+            servers[name] = Server(port, procs[-1].pid)
+        yield servers
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(60)
+
+
+def copies(folder: Path, count: int) -> list[str]:
+    """``count`` copies of hello-gradio in ``folder``; their names."""
+    names = [f"space-{i:02d}" for i in range(count)]
+    for name in names:
+        (folder / name).mkdir(parents=True)
+        for file in ("README.md", "app.py"):
+            shutil.copy(GRADIO_SPACE / file, folder / name / file)
+    return names
+
+
+def report(title: str, direct: str, times: dict[str, list[float]]) -> None:
+    """Medians of each way's times against the first (the baseline), with their ratios."""
+    base, *ways = times
+    d = statistics.median(times[base])
+    print(title)
+    print(f"  {direct:<29} {d:6.2f} s   {runs(times[base])}")
+    for name in ways:
+        m = statistics.median(times[name])
+        print(f"  wake, {name:<23} {m:6.2f} s   {runs(times[name])}   ratio {m / d:.2f}")
 
 
 def session_seconds(url: str, timeout: float = 120) -> float:
@@ -193,9 +243,7 @@ def session_seconds(url: str, timeout: float = 120) -> float:
                     message.ParseFromString(ws.recv(timeout=timeout))
                     if message.WhichOneof("type") == "script_finished":
                         return time.perf_counter() - start
-        except (OSError, EOFError) as exc:
-            if "script_finished" in str(exc):
-                raise
+        except (OSError, EOFError):
             time.sleep(0.02)
     raise RuntimeError(f"{url}: no session")
 
@@ -229,98 +277,59 @@ def runs(values: list[float]) -> str:
     return ", ".join(f"{x:.2f}" for x in values)
 
 
+PRELOAD_VARIANTS = {"preloaded": (), "no-preload": ("--no-preload",)}
+
+
 def bench_wake(tmp: Path, count: int) -> None:
-    gradio_info = "/gradio_api/info"
-    servers = {
-        "preloaded": start_server([GRADIO_SPACE], free_port(), tmp / "state-pre"),
-        "no-preload": start_server(
-            [GRADIO_SPACE], free_port(), tmp / "state-fresh", "--no-preload"
-        ),
-        "isolation none": start_server(
-            [GRADIO_SPACE], free_port(), tmp / "state-plain", "--isolation", "none"
-        ),
-    }
-    ports = {name: int(proc.args[proc.args.index("--port") + 1]) for name, proc in servers.items()}
-    times: dict[str, list[float]] = {name: [] for name in ("direct", *servers)}
-    try:
-        settle_preloader(ports["preloaded"], "hello-gradio", gradio_info)
+    path = "/gradio_api/info"
+    variants = {**PRELOAD_VARIANTS, "isolation none": ("--isolation", "none")}
+    times: dict[str, list[float]] = {name: [] for name in ("direct", *variants)}
+    with serving(tmp, [GRADIO_SPACE], variants) as servers:
+        settle(lambda: wake_url(servers["preloaded"].port, "hello-gradio", path))
         for name in ("no-preload", "isolation none"):
-            wake_url(ports[name], "hello-gradio", gradio_info)  # environments built
+            wake_url(servers[name].port, "hello-gradio", path)  # environments built
         for _ in range(count):
             times["direct"].append(baseline(sys.executable))
-            for name in servers:
-                times[name].append(wake_url(ports[name], "hello-gradio", gradio_info))
-    finally:
-        for proc in servers.values():
-            proc.terminate()
-            proc.wait(30)
-    d = statistics.median(times["direct"])
-    print(f"time to first byte, median of {count} (Gradio hello-gradio):")
-    print(f"  python app.py                 {d:6.2f} s   {runs(times['direct'])}")
-    for name in servers:
-        m = statistics.median(times[name])
-        print(f"  wake, {name:<23} {m:6.2f} s   {runs(times[name])}   ratio {m / d:.2f}")
+            for name in variants:
+                times[name].append(wake_url(servers[name].port, "hello-gradio", path))
+    report(f"time to first byte, median of {count} (Gradio hello-gradio):", "python app.py", times)
 
 
 def bench_streamlit(tmp: Path, count: int) -> None:
-    servers = {
-        "preloaded": start_server([STREAMLIT_SPACE], free_port(), tmp / "state-st-pre"),
-        "no-preload": start_server(
-            [STREAMLIT_SPACE], free_port(), tmp / "state-st-fresh", "--no-preload"
-        ),
-    }
-    ports = {name: int(proc.args[proc.args.index("--port") + 1]) for name, proc in servers.items()}
-    times: dict[str, list[float]] = {name: [] for name in ("direct", *servers)}
+    times: dict[str, list[float]] = {name: [] for name in ("direct", *PRELOAD_VARIANTS)}
+    with serving(tmp, [STREAMLIT_SPACE], PRELOAD_VARIANTS) as servers:
 
-    def wake(name: str) -> float:
-        at = ports[name]
-        post(f"http://127.0.0.1:{at}/api/spaces/random-walks/sleep")
-        return session_seconds(f"ws://127.0.0.1:{at}/spaces/random-walks/_stcore/stream")
+        def wake(name: str) -> float:
+            at = servers[name].port
+            post(f"http://127.0.0.1:{at}/api/spaces/random-walks/sleep")
+            return session_seconds(f"ws://127.0.0.1:{at}/spaces/random-walks/_stcore/stream")
 
-    try:
-        for _ in range(3):
-            wake("preloaded")
-            time.sleep(8)
+        settle(lambda: wake("preloaded"))
         wake("no-preload")
         for _ in range(count):
             times["direct"].append(streamlit_baseline())
-            for name in servers:
+            for name in PRELOAD_VARIANTS:
                 times[name].append(wake(name))
-    finally:
-        for proc in servers.values():
-            proc.terminate()
-            proc.wait(30)
-    d = statistics.median(times["direct"])
-    print(f"time to a rendered session, median of {count} (Streamlit random-walks):")
-    print(f"  streamlit run app.py          {d:6.2f} s   {runs(times['direct'])}")
-    for name in servers:
-        m = statistics.median(times[name])
-        print(f"  wake, {name:<23} {m:6.2f} s   {runs(times[name])}   ratio {m / d:.2f}")
+    report(
+        f"time to a rendered session, median of {count} (Streamlit random-walks):",
+        "streamlit run app.py",
+        times,
+    )
 
 
 def bench_memory(tmp: Path, spaces: int = 10) -> None:
-    many = tmp / "ten"
-    for i in range(spaces):
-        space = many / f"space-{i:02d}"
-        space.mkdir(parents=True)
-        shutil.copy(GRADIO_SPACE / "README.md", space / "README.md")
-        shutil.copy(GRADIO_SPACE / "app.py", space / "app.py")
-    names = [f"space-{i:02d}" for i in range(spaces)]
+    names = copies(tmp / "ten", spaces)
     path = "/gradio_api/info"
     found = {}
-    for label, extra in (("preloaded", ()), ("no-preload", ("--no-preload",))):
-        port = free_port()
-        server = start_server([many], port, tmp / f"state-ten-{label}", *extra)
-        try:
-            if not extra:
-                settle_preloader(port, names[0], path)
-            for name in names:
-                wake_url(port, name, path)
+    for name, extra in PRELOAD_VARIANTS.items():
+        with serving(tmp, [tmp / "ten"], {name: extra}) as servers:
+            server = servers[name]
+            if name == "preloaded":
+                settle(lambda: wake_url(server.port, names[0], path))  # noqa: B023 - called now
+            for space in names:
+                wake_url(server.port, space, path)
             time.sleep(5)
-            found[label] = pss_of_tree(server.pid)
-        finally:
-            server.terminate()
-            server.wait(60)
+            found[name] = pss_of_tree(server.pid)
     pre, fresh = found["preloaded"], found["no-preload"]
     print(f"{spaces} running hello-gradio Spaces, PSS of everything the server started:")
     print(f"  preloaded                {pre:8.1f} MiB")
@@ -342,28 +351,13 @@ def bench_first(tmp: Path, count: int) -> None:
 
 
 def bench_server(tmp: Path) -> None:
-    many = tmp / "many"
-    for i in range(50):
-        space = many / f"space-{i:02d}"
-        space.mkdir(parents=True)
-        shutil.copy(GRADIO_SPACE / "README.md", space / "README.md")
-        shutil.copy(GRADIO_SPACE / "app.py", space / "app.py")
-    port = free_port()
-    one = start_server([GRADIO_SPACE], port, tmp / "state-one")
-    try:
-        wake_url(port, "hello-gradio", "/gradio_api/info")
-        one_space_rss = rss_mib(one.pid)
-    finally:
-        one.terminate()
-        one.wait(30)
-    port = free_port()
-    server = start_server([many], port, tmp / "state-many")
-    try:
+    with serving(tmp, [GRADIO_SPACE], {"one": ()}) as servers:
+        wake_url(servers["one"].port, "hello-gradio", "/gradio_api/info")
+        one_space_rss = rss_mib(servers["one"].pid)
+    copies(tmp / "many", 50)
+    with serving(tmp, [tmp / "many"], {"fifty": ()}) as servers:
         time.sleep(1)
-        fifty = rss_mib(server.pid)
-    finally:
-        server.terminate()
-        server.wait(30)
+        fifty = rss_mib(servers["fifty"].pid)
     print("server memory (RSS of the spacerunner process):")
     print(f"  1 Space (after a wake)    {one_space_rss:6.1f} MiB")
     print(f"  50 sleeping Spaces        {fifty:6.1f} MiB")
