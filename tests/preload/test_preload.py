@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,8 +26,9 @@ from spacerunner.config import load_space
 from spacerunner.launch import LaunchOptions, build_plan
 from spacerunner.launch.plan import ProcessPlan
 from spacerunner.limits.model import Limits
-from spacerunner.limits.sandbox import Isolation
+from spacerunner.limits.sandbox import UID_BASE, Isolation
 from spacerunner.netns import connect
+from spacerunner.preload.preloader import Preloader, PreloadError
 
 pytestmark = [pytest.mark.slow, needs_full_isolation]  # preloading is for isolated apps
 
@@ -253,5 +256,40 @@ def test_nothing_of_a_space_reaches_the_preloader(tmp_path: Path) -> None:
             assert not environ_holds(preloader, needle)
             await warm.stop()
             await neighbour.stop()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("module", "refusal"),
+    [
+        (
+            "import threading, time\n"
+            "threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n",
+            "started Python threads (2)",
+        ),
+        ("import asyncio\nasyncio.set_event_loop(asyncio.new_event_loop())\n", "event loop"),
+    ],
+    ids=["thread", "event-loop"],
+)
+def test_a_preloader_whose_imports_cannot_be_forked_is_refused(
+    tmp_path: Path, module: str, refusal: str
+) -> None:
+    """A real preloader importing a module that leaves a thread or an event loop behind: a
+    fork would not be what a fresh interpreter is, so it is not used."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = next(venv.glob("lib/python3*/site-packages"))
+    (site / "unforkable.py").write_text(module)
+    os.chmod(tmp_path, 0o755)  # the preloader's own uid reads the environment
+
+    async def scenario() -> None:
+        preloader = Preloader(
+            python=str(venv / "bin" / "python"), modules=("json", "unforkable"), env={},
+            uid=UID_BASE - 1, space_uids=frozenset(), log_path=tmp_path / "preload.log",
+        )  # fmt: skip
+        with pytest.raises(PreloadError, match=re.escape(refusal)):
+            await preloader.start()
+        assert not preloader.alive
 
     asyncio.run(scenario())
