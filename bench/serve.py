@@ -44,6 +44,7 @@ from spacerunner.launch.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 GRADIO_SPACE = ROOT / "spaces" / "hello-gradio"
+STREAMLIT_SPACE = ROOT / "spaces" / "random-walks"
 TOKEN = "bench-token"
 
 
@@ -62,23 +63,28 @@ def first_byte(url: str, timeout: float = 120) -> float:
     raise RuntimeError(f"{url} never answered")
 
 
-def baseline(python: str) -> float:
-    port = free_port()
-    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
+def timed_start(
+    argv: list[str], cwd: Path, ready: Callable[[], object], env: dict[str, str] | None = None
+) -> float:
+    """Seconds from spawning ``argv`` until ``ready()`` returns (then the process is ended)."""
     start = time.perf_counter()
     proc = subprocess.Popen(
-        [python, "app.py"],
-        cwd=GRADIO_SPACE,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        first_byte(f"http://127.0.0.1:{port}/gradio_api/info")
+        ready()
         return time.perf_counter() - start
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def baseline(python: str) -> float:
+    """``python app.py`` of hello-gradio to its first answer."""
+    port = free_port()
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
+    url = f"http://127.0.0.1:{port}/gradio_api/info"
+    return timed_start([python, "app.py"], GRADIO_SPACE, lambda: first_byte(url), env)
 
 
 def start_server(
@@ -160,7 +166,6 @@ def rss_mib(pid: int) -> float:
 
 
 PARTS = ("wake", "streamlit", "memory", "first", "server")
-STREAMLIT_SPACE = ROOT / "spaces" / "random-walks"
 
 
 def wake_url(at: int, name: str, path: str) -> float:
@@ -249,19 +254,12 @@ def session_seconds(url: str, timeout: float = 120) -> float:
 
 
 def streamlit_baseline() -> float:
+    """``streamlit run app.py`` of random-walks to a rendered session."""
     port = free_port()
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=STREAMLIT_SPACE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        session_seconds(f"ws://127.0.0.1:{port}/_stcore/stream")
-        return time.perf_counter() - start
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    argv = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+            "--server.headless", "true", "--browser.gatherUsageStats", "false"]  # fmt: skip
+    url = f"ws://127.0.0.1:{port}/_stcore/stream"
+    return timed_start(argv, STREAMLIT_SPACE, lambda: session_seconds(url))
 
 
 def pss_of_tree(pid: int) -> float:
